@@ -1,0 +1,144 @@
+// Checkpoint → ONNX model + JSON sidecar. The sidecar travels next to the model (`<model>.onnx.json`) and tells
+// the runtime what the model is: its name, configuration, output range, preprocessing and where it came from.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { PACKAGE_VERSION } from '../version.js';
+import { readNpz } from './npz.js';
+import { buildMusiqGraph } from './musiq-graph.js';
+import { CHECKPOINT_PREFIX, musiqParamsFrom, toFloat32, type MusiqConfig, type ParamTree } from './musiq-params.js';
+
+export interface ModelSidecar {
+  format: 'musiq-native-model';
+  formatVersion: 1;
+  name: string;
+  architecture: 'musiq';
+  config: MusiqConfig;
+  /** Documented output range of the score, used to normalise it to 0..1. */
+  scoreRange: [number, number];
+  higherIsBetter: true;
+  /** `logit` for one class, `expectation-1-to-N` for a softmax over N classes. */
+  scoreRule: string;
+  preprocessing: { longerSides: number[]; nativePatches: 'all' | number; patchSize: number; hashGridSize: number };
+  source: { kind: string; file: string; sha256: string };
+  /** Set for models whose weights are random: their numbers are not quality scores. */
+  demo?: string;
+  producer: string;
+}
+
+/** Score ranges documented on the model cards (musiq-semantics.md §14), keyed by checkpoint name. */
+const KNOWN_RANGES: Record<string, [number, number]> = {
+  koniq: [0, 100],
+  spaq: [0, 100],
+  paq2piq: [0, 100],
+  ava: [1, 10],
+};
+
+export function sidecarPath(modelPath: string): string {
+  return `${modelPath}.json`;
+}
+
+/** Guesses the model name from a checkpoint file name such as `koniq_ckpt.npz`. */
+export function modelNameFromFile(file: string): string {
+  const stem = basename(file).replace(/\.(npz|onnx)$/i, '').replace(/_ckpt$/i, '');
+  const known = Object.keys(KNOWN_RANGES).find((name) => stem.toLowerCase().startsWith(name));
+  return known ?? stem;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Reads the `opt/target/` parameters of a MUSIQ .npz checkpoint; optimizer state is skipped unread. */
+export async function readMusiqNpz(path: string, options: { signal?: AbortSignal; warn?: (line: string) => void } = {}): Promise<ParamTree> {
+  const arrays = await readNpz(path, { keyFilter: (key) => key.startsWith(CHECKPOINT_PREFIX), signal: options.signal });
+  const params: ParamTree = new Map();
+  for (const [key, array] of arrays) {
+    const name = key.slice(CHECKPOINT_PREFIX.length);
+    const { tensor, warning } = toFloat32(key, array);
+    if (warning) options.warn?.(warning);
+    params.set(name, tensor);
+  }
+  return params;
+}
+
+export function scoreRangeFor(name: string, numClasses: number): [number, number] {
+  return KNOWN_RANGES[name] ?? (numClasses === 1 ? [0, 100] : [1, numClasses]);
+}
+
+/** Writes a file atomically: to a temporary name in the same folder, then renamed over the target. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(temp, data);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+export interface WriteModelOptions {
+  name: string;
+  source: ModelSidecar['source'];
+  nativePatches?: 'all' | number;
+  demo?: string;
+}
+
+/** Builds the ONNX graph for a parameter tree and writes the model and its sidecar. */
+export async function writeMusiqModel(params: ParamTree, outPath: string, options: WriteModelOptions): Promise<ModelSidecar> {
+  const validated = musiqParamsFrom(params, options.source.file);
+  const { config } = validated;
+  if (config.numClasses !== 1 && config.numClasses !== 10) {
+    throw new Error(
+      `${options.source.file} has a ${config.numClasses}-class head; musiq-native scores quality (1 class) and aesthetics (10 classes) checkpoints only`,
+    );
+  }
+  const sidecar: ModelSidecar = {
+    format: 'musiq-native-model',
+    formatVersion: 1,
+    name: options.name,
+    architecture: 'musiq',
+    config,
+    scoreRange: scoreRangeFor(options.name, config.numClasses),
+    higherIsBetter: true,
+    scoreRule: config.numClasses === 1 ? 'logit' : `expectation-1-to-${config.numClasses}`,
+    preprocessing: {
+      longerSides: config.numScales === 3 ? [224, 384] : [],
+      nativePatches: options.nativePatches ?? 'all',
+      patchSize: 32,
+      hashGridSize: config.spatialPosGridSize,
+    },
+    source: options.source,
+    ...(options.demo ? { demo: options.demo } : {}),
+    producer: `musiq-native ${PACKAGE_VERSION}`,
+  };
+  const graph = buildMusiqGraph(validated.params, config);
+  const bytes = graph.serialize({
+    producerVersion: PACKAGE_VERSION,
+    docString: `MUSIQ ${options.name} converted from ${basename(options.source.file)}`,
+    metadata: { 'musiq-native': JSON.stringify(sidecar) },
+  });
+  await writeFileAtomic(outPath, bytes);
+  await writeFileAtomic(sidecarPath(outPath), `${JSON.stringify(sidecar, null, 2)}\n`);
+  return sidecar;
+}
+
+export interface ConvertNpzOptions {
+  name?: string;
+  signal?: AbortSignal;
+  warn?: (line: string) => void;
+}
+
+/** `musiq-native convert --from file.npz --out model.onnx` */
+export async function convertNpz(npzPath: string, outPath: string, options: ConvertNpzOptions = {}): Promise<ModelSidecar> {
+  const [params, sha256] = await Promise.all([readMusiqNpz(npzPath, options), sha256File(npzPath)]);
+  return writeMusiqModel(params, outPath, {
+    name: options.name ?? modelNameFromFile(npzPath),
+    source: { kind: 'npz', file: npzPath, sha256 },
+  });
+}
