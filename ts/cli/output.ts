@@ -1,0 +1,13 @@
+// Shared CLI plumbing: notices to stderr, exit codes.
+export const EXIT_OK = 0;
+export const EXIT_SOME_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export function warn(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Thrown by a command for a user error that should exit with EXIT_USAGE and print only its message. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
