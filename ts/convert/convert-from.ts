@@ -1,0 +1,31 @@
+// Converts whatever a source produced (an .npz checkpoint, a SavedModel folder, an already converted .onnx)
+// into a musiq-native ONNX model with its sidecar. The CLI's `convert --from` and the sources chain both go
+// through here.
+import { statSync } from 'node:fs';
+import { convertNpz, type ConvertNpzOptions, type ModelSidecar } from './convert.js';
+
+export type ArtifactKind = 'npz' | 'savedmodel' | 'onnx';
+
+export class UnsupportedArtifactError extends Error {
+  override name = 'UnsupportedArtifactError';
+}
+
+/** Tells what kind of artifact a path holds, from its type and name. */
+export function artifactKind(path: string): ArtifactKind {
+  const info = statSync(path, { throwIfNoEntry: false });
+  if (!info) throw new UnsupportedArtifactError(`${path}: no such file or folder`);
+  if (info.isDirectory()) return 'savedmodel';
+  if (/\.npz$/i.test(path)) return 'npz';
+  if (/\.onnx$/i.test(path)) return 'onnx';
+  throw new UnsupportedArtifactError(`${path}: expected an .npz checkpoint, a SavedModel folder or an .onnx model`);
+}
+
+export async function convertFrom(path: string, outPath: string, options: ConvertNpzOptions = {}): Promise<ModelSidecar> {
+  const kind = artifactKind(path);
+  switch (kind) {
+    case 'npz':
+      return convertNpz(path, outPath, options);
+    default:
+      throw new UnsupportedArtifactError(`${path}: converting a ${kind} is not supported by this build`);
+  }
+}
