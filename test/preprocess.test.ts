@@ -190,6 +190,31 @@ describe('sizes and hash grid', () => {
   });
 });
 
+describe('inputs', () => {
+  it('reads a Uint8Array view at a byte offset and supports longerSides []', async () => {
+    const image = randomImage(40, 70, 9);
+    const backing = new Uint8Array(image.data.length + 13);
+    backing.set(image.data, 13);
+    const view = { data: backing.subarray(13), height: 40, width: 70 };
+    const [a, b] = await Promise.all([extractTokens(image), extractTokens(view)]);
+    expect(Buffer.from(b.tokens.buffer).equals(Buffer.from(a.tokens.buffer))).toBe(true);
+
+    const single = await extractTokens(image, { longerSides: [] });
+    expect(single.rows).toBe(2 * 3);
+    expect(single.layout).toEqual([
+      { scaleId: 0, longerSide: null, resizedHeight: 40, resizedWidth: 70, gridHeight: 2, gridWidth: 3, validRows: 6, rowStart: 0, rowEnd: 6 },
+    ]);
+    // Native rows equal the native block of the multi-scale run, except for the scale id.
+    const nativeStart = a.layout[2].rowStart;
+    for (let r = 0; r < 6; r++) {
+      const x = row(single.tokens, r);
+      const y = row(a.tokens, nativeStart + r);
+      expect(x.subarray(0, SCALE_COLUMN)).toEqual(y.subarray(0, SCALE_COLUMN));
+      expect([x[SCALE_COLUMN], y[SCALE_COLUMN], x[MASK_COLUMN]]).toEqual([0, 2, 1]);
+    }
+  });
+});
+
 describe('errors', () => {
   it('rejects an image too thin to resize, as TensorFlow does', async () => {
     const err = await extractTokens(randomImage(1000, 2)).catch((e: unknown) => e);
@@ -226,6 +251,12 @@ describe('errors', () => {
       /options.longerSides\[0\] must be an integer/,
     );
     expect(() => call(new Uint8Array(3), 1, 1)).toThrow(/expects 4 arguments/);
+  });
+
+  it('refuses a token tensor above 2^31 - 1 floats with a clear message', async () => {
+    await expect(extractTokens(randomImage(8, 8), { nativePatches: 2 ** 40 })).rejects.toThrow(
+      /too many tokens: 8x8 \(HxW\) with a native block capped at 1099511627776 rows .* above the limit of 698368 rows/,
+    );
   });
 
   it('honours an AbortSignal', async () => {
