@@ -1,0 +1,307 @@
+// Thin N-API layer over the plain C++ kernels in patch_tokens.{h,cc}.
+//
+// extractTokens(pixels: Uint8Array, height: number, width: number,
+//               options: { longerSides: number[], maxNativePatches: number })
+//   => Promise<{ tokens: Float32Array, rows, validRows, layout: [...] }>
+//
+// - Wrong JS types throw a TypeError synchronously; invalid sizes reject
+//   the promise with the kernel's message (checked before any work is
+//   queued).
+// - The pixels are copied on the main thread (3 bytes per pixel, a memcpy),
+//   so JS may reuse, mutate or transfer its buffer at once; the token math
+//   runs in Execute() on the libuv pool and touches no Napi value.
+// - The token buffer is handed to JS as an external ArrayBuffer (no copy)
+//   whose finalizer free()s it; where external buffers are not allowed
+//   (e.g. a V8 sandbox) it falls back to one copy.
+// - Built with NAPI_DISABLE_CPP_EXCEPTIONS: node-addon-api never throws;
+//   the kernel catches its own exceptions and reports a Status.
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "patch_tokens.h"
+
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
+constexpr const char* kErrorCode = "ERR_MUSIQ_PREPROCESS";
+
+Napi::Value ThrowTypeError(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Reads an integral JS number into *out. Non-integers and values beyond
+// 2^53 are a TypeError (they cannot be a size or a count).
+bool GetInteger(Napi::Value v, int64_t* out) {
+  if (!v.IsNumber()) return false;
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > kMaxSafeInteger) {
+    return false;
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+Napi::Error MakeError(Napi::Env env, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, kErrorCode));
+  return err;
+}
+
+Napi::Object LayoutToJs(Napi::Env env, const musiq::ScaleLayout& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("scaleId", Napi::Number::New(env, s.scale_id));
+  o.Set("longerSide", s.longer_side == 0
+                          ? env.Null()
+                          : Napi::Number::New(env, static_cast<double>(s.longer_side)));
+  o.Set("resizedHeight", Napi::Number::New(env, static_cast<double>(s.resized_h)));
+  o.Set("resizedWidth", Napi::Number::New(env, static_cast<double>(s.resized_w)));
+  o.Set("gridHeight", Napi::Number::New(env, static_cast<double>(s.grid_h)));
+  o.Set("gridWidth", Napi::Number::New(env, static_cast<double>(s.grid_w)));
+  o.Set("validRows", Napi::Number::New(env, static_cast<double>(s.valid_rows)));
+  o.Set("rowStart", Napi::Number::New(env, static_cast<double>(s.row_start)));
+  o.Set("rowEnd", Napi::Number::New(env, static_cast<double>(s.row_end)));
+  return o;
+}
+
+void FreeTokens(napi_env /*env*/, void* data, void* /*hint*/) { std::free(data); }
+
+// Moves the kernel's buffer into a JS ArrayBuffer. Returns an empty value
+// with a pending exception on failure.
+Napi::Value TokensToArrayBuffer(Napi::Env env, musiq::TokenBuffer* tokens,
+                                size_t bytes) {
+  napi_value ab = nullptr;
+  if (bytes == 0) {
+    void* unused = nullptr;
+    if (napi_create_arraybuffer(env, 0, &unused, &ab) != napi_ok) return Napi::Value();
+    return Napi::Value(env, ab);
+  }
+  napi_status st = napi_create_external_arraybuffer(env, tokens->get(), bytes,
+                                                    FreeTokens, nullptr, &ab);
+  if (st == napi_ok) {
+    tokens->release();  // now owned by the ArrayBuffer's finalizer
+    return Napi::Value(env, ab);
+  }
+  // External buffers not allowed here: one copy.
+  if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  void* dst = nullptr;
+  if (napi_create_arraybuffer(env, bytes, &dst, &ab) != napi_ok) return Napi::Value();
+  std::memcpy(dst, tokens->get(), bytes);
+  tokens->reset();
+  return Napi::Value(env, ab);
+}
+
+class ExtractWorker : public Napi::AsyncWorker {
+ public:
+  ExtractWorker(Napi::Env env, std::unique_ptr<uint8_t[]> pixels, size_t bytes,
+                int64_t height, int64_t width, musiq::TokenOptions options)
+      : Napi::AsyncWorker(env, "musiq:extractTokens"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        pixels_(std::move(pixels)),
+        bytes_(bytes),
+        height_(height),
+        width_(width),
+        options_(std::move(options)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    musiq::Status st = musiq::ExtractTokens(pixels_.get(), bytes_, height_,
+                                            width_, options_, &result_);
+    pixels_.reset();  // free the input copy as soon as possible
+    if (!st.ok()) SetError(st.error);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    const musiq::TokenPlan& plan = result_.plan;
+    const size_t count = static_cast<size_t>(plan.rows) *
+                         static_cast<size_t>(musiq::kTokenWidth);
+    Napi::Value ab = TokensToArrayBuffer(env, &result_.tokens, count * sizeof(float));
+    if (ab.IsEmpty() || env.IsExceptionPending()) {
+      RejectPending(env, "could not allocate the token array");
+      return;
+    }
+    Napi::Float32Array tokens =
+        Napi::Float32Array::New(env, count, ab.As<Napi::ArrayBuffer>(), 0);
+    if (env.IsExceptionPending()) {
+      RejectPending(env, "could not create the token Float32Array");
+      return;
+    }
+    Napi::Array layout = Napi::Array::New(env, plan.scales.size());
+    for (size_t i = 0; i < plan.scales.size(); ++i) {
+      layout.Set(static_cast<uint32_t>(i), LayoutToJs(env, plan.scales[i]));
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("tokens", tokens);
+    out.Set("rows", Napi::Number::New(env, static_cast<double>(plan.rows)));
+    out.Set("validRows", Napi::Number::New(env, static_cast<double>(plan.valid_rows)));
+    out.Set("layout", layout);
+    if (env.IsExceptionPending()) {
+      RejectPending(env, "could not build the result object");
+      return;
+    }
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    deferred_.Reject(MakeError(env, e.Message()).Value());
+  }
+
+ private:
+  void RejectPending(Napi::Env env, const char* what) {
+    if (env.IsExceptionPending()) {
+      deferred_.Reject(env.GetAndClearPendingException().Value());
+    } else {
+      deferred_.Reject(MakeError(env, what).Value());
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<uint8_t[]> pixels_;
+  size_t bytes_;
+  int64_t height_;
+  int64_t width_;
+  musiq::TokenOptions options_;
+  musiq::TokenResult result_;
+};
+
+Napi::Value ExtractTokens(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) {
+    return ThrowTypeError(env, "extractTokens(pixels, height, width, options) expects 4 arguments, got " +
+                                   std::to_string(info.Length()));
+  }
+  if (!info[0].IsTypedArray()) {
+    return ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array &&
+      ta.TypedArrayType() != napi_uint8_clamped_array) {
+    return ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
+  }
+  int64_t height = 0, width = 0;
+  if (!GetInteger(info[1], &height)) return ThrowTypeError(env, "height must be an integer");
+  if (!GetInteger(info[2], &width)) return ThrowTypeError(env, "width must be an integer");
+  if (!info[3].IsObject()) return ThrowTypeError(env, "options must be an object");
+  Napi::Object opts = info[3].As<Napi::Object>();
+
+  musiq::TokenOptions options;
+  Napi::Value sides = opts.Get("longerSides");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!sides.IsArray()) {
+    return ThrowTypeError(env, "options.longerSides must be an array of integers");
+  }
+  Napi::Array arr = sides.As<Napi::Array>();
+  const uint32_t n = arr.Length();
+  if (n > musiq::kMaxScales) {
+    return ThrowTypeError(env, "options.longerSides may hold at most " +
+                                   std::to_string(musiq::kMaxScales) + " entries");
+  }
+  options.longer_sides.clear();
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value v = arr.Get(i);
+    if (env.IsExceptionPending()) return env.Undefined();
+    int64_t side = 0;
+    if (!GetInteger(v, &side)) {
+      return ThrowTypeError(env, "options.longerSides[" + std::to_string(i) +
+                                     "] must be an integer");
+    }
+    options.longer_sides.push_back(side);
+  }
+  Napi::Value cap = opts.Get("maxNativePatches");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!GetInteger(cap, &options.max_native_patches)) {
+    return ThrowTypeError(env, "options.maxNativePatches must be an integer (-1 = all)");
+  }
+
+  const size_t bytes = ta.ByteLength();
+  Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
+  musiq::TokenPlan plan;
+  musiq::Status st = musiq::PlanTokens(height, width, bytes, options, &plan);
+  if (!st.ok()) {
+    early.Reject(MakeError(env, st.error).Value());
+    return early.Promise();
+  }
+
+  // Copy the input so the worker never reads JS-owned memory.
+  std::unique_ptr<uint8_t[]> copy(new (std::nothrow) uint8_t[bytes]);
+  if (!copy) {
+    early.Reject(MakeError(env, "out of memory copying " + std::to_string(bytes) +
+                                    " pixel bytes").Value());
+    return early.Promise();
+  }
+  std::memcpy(copy.get(), static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) +
+                              ta.ByteOffset(),
+              bytes);
+
+  auto* worker = new ExtractWorker(env, std::move(copy), bytes, height, width,
+                                   std::move(options));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();  // the worker deletes itself after OnOK/OnError
+  return promise;
+}
+
+// hashIndices(count) => Int32Array of the legacy nearest-neighbour hash
+// indices for one axis (spec section 7). Synchronous; for tests and tools.
+Napi::Value HashIndices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t count = 0;
+  if (info.Length() < 1 || !GetInteger(info[0], &count) || count < 1 ||
+      count > musiq::kMaxSide) {
+    return ThrowTypeError(env, "hashIndices(count): count must be an integer in [1, " +
+                                   std::to_string(musiq::kMaxSide) + "]");
+  }
+  Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(count));
+  if (env.IsExceptionPending()) return env.Undefined();
+  for (int64_t i = 0; i < count; ++i) out[static_cast<size_t>(i)] = musiq::HashIndex(i, count);
+  return out;
+}
+
+// resizedSize(height, width, longerSide) => [resizedHeight, resizedWidth]
+// (spec section 4; either may be 0). Synchronous; for tests and tools.
+Napi::Value ResizedSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t h = 0, w = 0, L = 0;
+  const int64_t max = musiq::kMaxSide;
+  if (info.Length() < 3 || !GetInteger(info[0], &h) || !GetInteger(info[1], &w) ||
+      !GetInteger(info[2], &L) || h < 1 || w < 1 || L < 1 || h > max || w > max ||
+      L > max) {
+    return ThrowTypeError(env, "resizedSize(height, width, longerSide): integers in [1, " +
+                                   std::to_string(max) + "] expected");
+  }
+  int64_t rh = 0, rw = 0;
+  musiq::ResizedSize(h, w, L, &rh, &rw);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, static_cast<double>(rh)));
+  out.Set(1u, Napi::Number::New(env, static_cast<double>(rw)));
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("extractTokens", Napi::Function::New(env, ExtractTokens, "extractTokens"));
+  exports.Set("hashIndices", Napi::Function::New(env, HashIndices, "hashIndices"));
+  exports.Set("resizedSize", Napi::Function::New(env, ResizedSize, "resizedSize"));
+  exports.Set("tokenWidth", Napi::Number::New(env, static_cast<double>(musiq::kTokenWidth)));
+  exports.Set("patchSize", Napi::Number::New(env, static_cast<double>(musiq::kPatchSize)));
+  exports.Set("maxSide", Napi::Number::New(env, static_cast<double>(musiq::kMaxSide)));
+  exports.Set("maxLongerSide", Napi::Number::New(env, static_cast<double>(musiq::kMaxLongerSide)));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(musiq_native, Init)
