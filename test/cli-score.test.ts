@@ -76,7 +76,8 @@ describe('the demo model', () => {
     const cache = join(dir, 'cache');
     const run = await runCli(['score', fixturePath('images/syn_31x33.png'), '--model', 'demo'], { MUSIQ_NATIVE_CACHE: cache });
     expect(run.code, run.stderr).toBe(0);
-    expect(run.lines[0]!.demo).toMatch(/not quality scores/);
+    const scores = run.lines[0]!.scores as Record<string, { demo?: string }>;
+    expect(scores.demo!.demo).toMatch(/not quality scores/);
     expect(Number.isFinite(run.lines[0]!.score)).toBe(true);
     const sidecar = JSON.parse(await readFile(join(cache, 'models', 'demo.onnx.json'), 'utf8'));
     expect(sidecar.config).toMatchObject({ hiddenSize: 384, numLayers: 14, numHeads: 6, mlpDim: 1152 });

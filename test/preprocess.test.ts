@@ -1,5 +1,4 @@
 // Native multi-scale token extraction against the MUSIQ parity fixtures (musiq-semantics.md §3–9).
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readNpz } from '../ts/convert/npz.js';
@@ -19,7 +18,8 @@ import {
   type TokenSet,
 } from '../ts/preprocess/tokens.js';
 
-const FIXTURES = process.env.MUSIQ_FIXTURES ?? '/work/shared/fixtures/musiq';
+import { MUSIQ_FIXTURES as FIXTURES, musiqManifest } from './helpers/fixtures.js';
+
 const PATCH_TOL = 1e-5; // manifest tolerances.patches_abs; observed: 0 (bit-identical)
 
 interface ManifestLayout {
@@ -41,10 +41,8 @@ interface ManifestImage {
   layout: ManifestLayout[];
 }
 
-const haveFixtures = existsSync(join(FIXTURES, 'manifest.json'));
-const manifest: { images: ManifestImage[] } = haveFixtures
-  ? JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8'))
-  : { images: [] };
+// The shared fixtures are required: a missing folder fails the suite rather than skipping it.
+const manifest = musiqManifest as unknown as { images: ManifestImage[] };
 
 async function expectedPatches(image: ManifestImage): Promise<Float32Array> {
   const arrays = await readNpz(join(FIXTURES, image.patches_file));
@@ -88,7 +86,7 @@ function randomImage(height: number, width: number, seed = 1): RgbImage {
   return { data, height, width };
 }
 
-describe.skipIf(!haveFixtures)('tokens match the parity fixtures', () => {
+describe('tokens match the parity fixtures', () => {
   let worst = 0;
   for (const image of manifest.images) {
     it(`${image.name} (${image.height}x${image.width})`, async () => {

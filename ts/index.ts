@@ -1,6 +1,7 @@
 // Public library API.
-export { createScorer, dropPaddingRows } from './runtime/scorer.js';
-export type { Scorer, ScorerOptions, ScoreResult, ScoreRecord, ScoreInput } from './runtime/scorer.js';
+export { createScorer } from './runtime/scorer.js';
+export type { Scorer, ScorerOptions, ImageScore, ModelScore, ScoreRecord, ScoreInput, NativePatches } from './runtime/scorer.js';
+export { combineScores, normalizeScore, DEFAULT_WEIGHTS, type Combined } from './runtime/combine.js';
 export { convertFrom } from './convert/convert-from.js';
 export { convertNpz, type ModelSidecar } from './convert/convert.js';
 export { decodeImage, DecodeError, type DecodedImage, type DecodeOptions } from './image/decode.js';

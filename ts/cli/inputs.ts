@@ -1,7 +1,9 @@
-// Expands the command line's files and folders into the list of images to score. Folders are walked
-// recursively in sorted order; hidden entries are skipped; a folder reached twice through symlinks is read once.
+// Expands the command line's files, folders and globs into the list of images to score. Folders are walked
+// recursively in sorted order; hidden entries are skipped; a folder reached twice through symlinks (a loop
+// included) is read once.
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { glob, isDynamicPattern } from 'tinyglobby';
 
 /** Extensions taken from folders. Files named on the command line are always tried, whatever their name. */
 export const IMAGE_EXTENSIONS = new Set([
@@ -36,7 +38,11 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
 
   for (const arg of args) {
     const info = await stat(arg).catch((error: NodeJS.ErrnoException) => error);
-    if (info instanceof Error) {
+    if (info instanceof Error && isDynamicPattern(arg)) {
+      const matches = (await glob(arg, { onlyFiles: true, dot: false, expandDirectories: false })).sort();
+      if (matches.length === 0) result.missing.push({ path: arg, reason: 'the pattern matches no file' });
+      result.files.push(...matches);
+    } else if (info instanceof Error) {
       result.missing.push({ path: arg, reason: info.code === 'ENOENT' ? 'no such file or folder' : info.message });
     } else if (info.isDirectory()) {
       await walk(arg);

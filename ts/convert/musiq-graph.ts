@@ -3,11 +3,9 @@
 // Outputs `logits` (batch, classes) and `score` (batch): the logit for 1 class, the softmax expectation over
 // 1..10 for 10 classes.
 import { GraphBuilder } from '../onnx/graph.js';
+import { PATCH_SIZE as PATCH, PATCH_VALUES, TOKEN_WIDTH } from '../preprocess/tokens.js';
 import { STEM_CONVS, type MusiqConfig, type ParamTree, type Tensor } from './musiq-params.js';
 
-export const PATCH_VALUES = 3072;
-export const TOKEN_WIDTH = 3075;
-const PATCH = 32;
 const GN_GROUPS = 32;
 const STEM_GRID = 8; // 32×32 patch → stride-2 conv → stride-2 max-pool → 8×8
 const MASK_BIAS = -1e10;

@@ -1,129 +1,245 @@
-// Scores images with one MUSIQ model: decode (sharp) → token rows (native addon, libuv pool) → ONNX Runtime.
-// The session is created once; padding rows (mask 0) are dropped before inference, which is exact because
-// real tokens give them zero attention weight (musiq-semantics.md §10.4) and saves their compute.
-import ort from 'onnxruntime-node';
+// The scoring engine: decode (sharp, libuv pool) → model inputs (native addon, libuv pool) → batches by token
+// budget → ONNX Runtime (worker thread) → records. Each image is decoded once and each distinct
+// preprocessing runs once, whatever the number of models; decoding and patch extraction of the next images
+// overlap inference of the current batch, and the queue between them is bounded so memory stays flat.
 import { decodeImage, type DecodeOptions } from '../image/decode.js';
-import { extractTokens, MASK_COLUMN, TOKEN_WIDTH, type TokenSet } from '../preprocess/tokens.js';
-import { resolveModel } from './model.js';
-import { createModelSession, type Device } from './session.js';
 import type { ModelSidecar } from '../convert/convert.js';
+import { fitsBatch, padBatch, type BatchLimits } from './batching.js';
+import { combineScores, DEFAULT_WEIGHTS, normalizeScore, type Combined } from './combine.js';
+import { InferenceWorker } from './inference-worker.js';
+import { resolveModel } from './model.js';
+import { musiqPreprocessing, type PreparedTokens, type Preprocessing } from './preprocessing.js';
+import type { Device } from './session.js';
+
+export type NativePatches = 'all' | number;
 
 export interface ScorerOptions extends DecodeOptions {
-  /** `demo` or the path of a converted .onnx model. */
-  model: string;
+  /** Models to run: `demo`, or paths of converted .onnx models. */
+  models: string[];
   device?: Device;
   threads?: number;
-  /** Native-resolution patches: 'all' (published script) or a cap (1024 = TF Hub). Default: the model's own. */
-  nativePatches?: 'all' | number;
+  /** Native-resolution patches: 'all' (published script) or a cap (1024 = TF Hub), for all models or per model name. Default: each model's own. */
+  nativePatches?: NativePatches | Record<string, NativePatches>;
+  /** Refuse images whose token sequence would be longer (attention memory is quadratic). Default 16384. */
+  maxTokens?: number;
+  /** Batch limits; the default budget is 4096 tokens on CPU and 32768 on CUDA. */
+  batch?: Partial<BatchLimits>;
+  /** Images decoded and preprocessed ahead of inference. Default 8. */
+  prefetch?: number;
+  /** Weights of the combined score (default: KonIQ 0.30, SPAQ 0.25, PaQ-2-PiQ 0.20, VILA 0.15, AVA 0.10). */
+  weights?: Record<string, number>;
   log?: (line: string) => void;
 }
 
-export interface ScoreResult {
-  model: string;
+export interface ModelScore {
+  /** The model's output as published (logit, or softmax expectation for AVA). */
   score: number;
-  logits: number[];
-  /** Token rows the model saw (without padding). */
+  /** `score` mapped to 0..1 by the model's documented range, clipped. */
+  normalized: number;
+  /** Raw logits, for multi-class heads. */
+  logits?: number[];
+  /** Tokens the model saw (padding excluded). */
   tokens: number;
-  nativePatches: 'all' | number;
-  decode: string[];
+  nativePatches: NativePatches;
+  /** Set when the model has random demo weights. */
   demo?: string;
+}
+
+export interface ImageScore {
+  scores: Record<string, ModelScore>;
+  /** Present when more than one model ran. */
+  combined?: Combined;
+  /** Conversions applied while decoding (greyscale replicated, alpha dropped, ...). */
+  decode: string[];
 }
 
 export type ScoreInput = string | Uint8Array;
 
-/** One record of `scoreMany`: a result, or the error that stopped this input (the run goes on). */
-export type ScoreRecord = { input: ScoreInput } & ({ result: ScoreResult; error?: undefined } | { error: Error; result?: undefined });
+/** One record per input, in input order: a result, or the error that stopped this input. */
+export type ScoreRecord = { input: ScoreInput } & ({ result: ImageScore; error?: undefined } | { error: Error; result?: undefined });
 
 export interface Scorer {
-  readonly model: ModelSidecar;
-  readonly device: 'cpu' | 'cuda';
-  score(input: ScoreInput, options?: { signal?: AbortSignal }): Promise<ScoreResult>;
-  /**
-   * Scores inputs in order. Decoding and patch extraction of the next `prefetch` inputs overlap inference of
-   * the current one; a failing input yields an error record and the run continues.
-   */
-  scoreMany(inputs: Iterable<ScoreInput>, options?: { signal?: AbortSignal; prefetch?: number }): AsyncGenerator<ScoreRecord>;
+  readonly models: readonly ModelSidecar[];
+  readonly devices: ReadonlyArray<'cpu' | 'cuda'>;
+  score(input: ScoreInput, options?: { signal?: AbortSignal }): Promise<ImageScore>;
+  scoreMany(inputs: Iterable<ScoreInput> | AsyncIterable<ScoreInput>, options?: { signal?: AbortSignal }): AsyncGenerator<ScoreRecord>;
   close(): Promise<void>;
 }
 
-interface Prepared {
-  tokens: Float32Array;
-  rows: number;
-  decode: string[];
+interface ModelEntry {
+  sidecar: ModelSidecar;
+  index: number;
+  nativePatches: NativePatches;
 }
 
-/** Keeps the rows with mask 1; returns the input unchanged when there is no padding. */
-export function dropPaddingRows(set: TokenSet): { tokens: Float32Array; rows: number } {
-  if (set.validRows === set.rows) return { tokens: set.tokens, rows: set.rows };
-  const out = new Float32Array(set.validRows * TOKEN_WIDTH);
-  let kept = 0;
-  for (let r = 0; r < set.rows; r++) {
-    if (set.tokens[r * TOKEN_WIDTH + MASK_COLUMN] === 0) continue;
-    out.set(set.tokens.subarray(r * TOKEN_WIDTH, (r + 1) * TOKEN_WIDTH), kept * TOKEN_WIDTH);
-    kept++;
-  }
-  return { tokens: out, rows: kept };
+interface PreparedImage {
+  decode: string[];
+  /** One input per preprocessing group, in group order. */
+  inputs: PreparedTokens[];
+}
+
+interface Group {
+  preprocessing: Preprocessing;
+  models: ModelEntry[];
+}
+
+export const DEFAULT_MAX_TOKENS = 16384;
+
+function toAsyncIterator<T>(items: Iterable<T> | AsyncIterable<T>): AsyncIterator<T> {
+  return Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : (async function* () { yield* items; })();
 }
 
 export async function createScorer(options: ScorerOptions): Promise<Scorer> {
-  const { path, sidecar } = await resolveModel(options.model);
-  const { session, device } = await createModelSession(path, options);
-  const nativePatches = options.nativePatches ?? sidecar.preprocessing.nativePatches;
-  const longerSides = sidecar.preprocessing.longerSides;
+  if (options.models.length === 0) throw new Error('createScorer: name at least one model');
+  const resolved = await Promise.all(options.models.map((spec) => resolveModel(spec)));
+  const names = resolved.map((r) => r.sidecar.name);
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate) throw new Error(`model '${duplicate}' is named twice`);
 
-  const prepare = async (input: ScoreInput, signal?: AbortSignal): Promise<Prepared> => {
+  const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const groups = new Map<string, Group>();
+  const entries: ModelEntry[] = resolved.map(({ sidecar }, index) => {
+    const override = options.nativePatches;
+    const nativePatches =
+      override === undefined ? sidecar.preprocessing.nativePatches
+      : typeof override === 'object' ? (override[sidecar.name] ?? sidecar.preprocessing.nativePatches)
+      : override;
+    const entry = { sidecar, index, nativePatches };
+    const preprocessing = musiqPreprocessing(sidecar, nativePatches, maxTokens);
+    const group = groups.get(preprocessing.key) ?? { preprocessing, models: [] };
+    group.models.push(entry);
+    groups.set(preprocessing.key, group);
+    return entry;
+  });
+  const groupList = [...groups.values()];
+
+  const worker = await InferenceWorker.start(resolved.map((r) => r.path), {
+    device: options.device,
+    threads: options.threads,
+    log: options.log,
+  });
+  const onGpu = worker.devices.includes('cuda');
+  const limits: BatchLimits = {
+    tokenBudget: options.batch?.tokenBudget ?? (onGpu ? 32768 : 4096),
+    maxImages: options.batch?.maxImages ?? 16,
+  };
+  const prefetch = Math.max(1, options.prefetch ?? 8);
+  const weights = options.weights ?? DEFAULT_WEIGHTS;
+
+  const prepare = async (input: ScoreInput, signal?: AbortSignal): Promise<PreparedImage> => {
     const image = await decodeImage(input, options);
     signal?.throwIfAborted();
-    const set = await extractTokens(image, { longerSides, nativePatches, signal });
-    return { ...dropPaddingRows(set), decode: image.conversions };
-  };
-  const infer = async ({ tokens, rows, decode }: Prepared, signal?: AbortSignal): Promise<ScoreResult> => {
-    const output = await session.run({ tokens: new ort.Tensor('float32', tokens, [1, rows, TOKEN_WIDTH]) });
-    signal?.throwIfAborted();
-    return {
-      model: sidecar.name,
-      score: (output.score!.data as Float32Array)[0]!,
-      logits: Array.from(output.logits!.data as Float32Array),
-      tokens: rows,
-      nativePatches,
-      decode,
-      ...(sidecar.demo ? { demo: sidecar.demo } : {}),
-    };
+    const inputs = await Promise.all(groupList.map((g) => g.preprocessing.prepare(image, signal)));
+    return { decode: image.conversions, inputs };
   };
 
-  return {
-    model: sidecar,
-    device,
-    async score(input, { signal } = {}) {
-      return infer(await prepare(input, signal), signal);
-    },
-    async *scoreMany(inputs, { signal, prefetch = 2 } = {}) {
-      const pending: Array<{ input: ScoreInput; prepared: Promise<Prepared> }> = [];
-      const iterator = inputs[Symbol.iterator]();
-      const fill = (): void => {
-        while (pending.length <= prefetch) {
-          const next = iterator.next();
-          if (next.done) return;
-          const prepared = prepare(next.value, signal);
-          prepared.catch(() => undefined); // observed when its turn comes
-          pending.push({ input: next.value, prepared });
+  const inferBatch = async (batch: PreparedImage[]): Promise<ImageScore[]> => {
+    const perImage: Array<Record<string, ModelScore>> = batch.map(() => ({}));
+    for (const [g, group] of groupList.entries()) {
+      const sets = batch.map((image) => image.inputs[g]!);
+      const { tokens, dims } = padBatch(sets);
+      const outputs = await worker.run(group.models.map((m) => m.index), tokens, dims);
+      group.models.forEach(({ sidecar, nativePatches }, m) => {
+        const { logits, scores, classes } = outputs[m]!;
+        batch.forEach((_, i) => {
+          const score = scores[i]!;
+          perImage[i]![sidecar.name] = {
+            score,
+            normalized: normalizeScore(score, sidecar.scoreRange),
+            ...(classes > 1 ? { logits: Array.from(logits.subarray(i * classes, (i + 1) * classes)) } : {}),
+            tokens: sets[i]!.rows,
+            nativePatches,
+            ...(sidecar.demo ? { demo: sidecar.demo } : {}),
+          };
+        });
+      });
+    }
+    return perImage.map((unordered, i) => {
+      // Report models in the order the user named them.
+      const scores = Object.fromEntries(names.map((name) => [name, unordered[name]!]));
+      const normalized = Object.fromEntries(names.map((name) => [name, scores[name]!.normalized]));
+      return { scores, ...(names.length > 1 ? { combined: combineScores(normalized, weights) } : {}), decode: batch[i]!.decode };
+    });
+  };
+
+  const rowsOf = (image: PreparedImage): number => Math.max(...image.inputs.map((t) => t.rows));
+
+  async function* scoreMany(
+    inputs: Iterable<ScoreInput> | AsyncIterable<ScoreInput>,
+    { signal }: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<ScoreRecord> {
+    const source = toAsyncIterator(inputs);
+    const queue: Array<{ input: ScoreInput; prepared: Promise<PreparedImage> }> = [];
+    let exhausted = false;
+    const fill = async (): Promise<void> => {
+      while (!exhausted && queue.length < prefetch) {
+        const next = await source.next();
+        if (next.done) {
+          exhausted = true;
+          return;
         }
-      };
-      fill();
-      while (pending.length > 0) {
-        signal?.throwIfAborted();
-        const { input, prepared } = pending.shift()!;
-        fill();
+        const prepared = prepare(next.value, signal);
+        prepared.catch(() => undefined); // observed when its turn comes
+        queue.push({ input: next.value, prepared });
+      }
+    };
+    const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
+    await fill();
+    while (queue.length > 0) {
+      signal?.throwIfAborted();
+      const batch: Array<{ input: ScoreInput; prepared: PreparedImage }> = [];
+      let failed: { input: ScoreInput; error: Error } | undefined;
+      while (queue.length > 0) {
+        const head = queue[0]!;
+        let prepared: PreparedImage;
         try {
-          yield { input, result: await infer(await prepared, signal) };
+          prepared = await head.prepared;
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
-          yield { input, error: error instanceof Error ? error : new Error(String(error)) };
+          // A failed image closes the batch, so records keep the input order.
+          queue.shift();
+          failed = { input: head.input, error: asError(error) };
+          break;
+        }
+        if (!fitsBatch(batch.map((b) => rowsOf(b.prepared)), rowsOf(prepared), limits)) break;
+        queue.shift();
+        batch.push({ input: head.input, prepared });
+        await fill();
+      }
+      if (batch.length > 0) {
+        const inference = inferBatch(batch.map((b) => b.prepared));
+        inference.catch(() => undefined);
+        await fill(); // keep decoding ahead while the worker infers
+        let results: ImageScore[] | undefined;
+        let batchError: Error | undefined;
+        try {
+          results = await inference;
+        } catch (error) {
+          batchError = asError(error);
+        }
+        for (const [i, { input }] of batch.entries()) {
+          yield results ? { input, result: results[i]! } : { input, error: batchError! };
         }
       }
+      if (failed) yield failed;
+      await fill();
+    }
+  }
+
+  return {
+    models: resolved.map((r) => r.sidecar),
+    devices: worker.devices,
+    async score(input, { signal } = {}) {
+      for await (const record of scoreMany([input], { signal })) {
+        if (record.error) throw record.error;
+        return record.result;
+      }
+      throw new Error('internal: no record');
     },
+    scoreMany,
     async close() {
-      await session.release();
+      await worker.close();
     },
   };
 }

@@ -1,0 +1,56 @@
+// Model inputs prepared from a decoded image. Models with the same preprocessing share one pass per image:
+// the four MUSIQ checkpoints differ only in their native-patch cap, so one or two passes serve them all.
+import type { DecodedImage } from '../image/decode.js';
+import { extractTokens, MASK_COLUMN, TOKEN_WIDTH, type TokenSet } from '../preprocess/tokens.js';
+import type { ModelSidecar } from '../convert/convert.js';
+
+export interface PreparedTokens {
+  tokens: Float32Array;
+  rows: number;
+}
+
+export interface Preprocessing {
+  /** Equal keys mean identical inputs: models with the same key share the pass. */
+  readonly key: string;
+  prepare(image: DecodedImage, signal?: AbortSignal): Promise<PreparedTokens>;
+}
+
+export class TokenLimitError extends Error {
+  override name = 'TokenLimitError';
+}
+
+/** Keeps the rows with mask 1; exact, since real tokens give padding rows zero attention weight (§10.4). */
+export function dropPaddingRows(set: TokenSet): PreparedTokens {
+  if (set.validRows === set.rows) return { tokens: set.tokens, rows: set.rows };
+  const out = new Float32Array(set.validRows * TOKEN_WIDTH);
+  let kept = 0;
+  for (let r = 0; r < set.rows; r++) {
+    if (set.tokens[r * TOKEN_WIDTH + MASK_COLUMN] === 0) continue;
+    out.set(set.tokens.subarray(r * TOKEN_WIDTH, (r + 1) * TOKEN_WIDTH), kept * TOKEN_WIDTH);
+    kept++;
+  }
+  return { tokens: out, rows: kept };
+}
+
+const PATCH = 32;
+
+export function musiqPreprocessing(sidecar: ModelSidecar, nativePatches: 'all' | number, maxTokens: number): Preprocessing {
+  const { longerSides } = sidecar.preprocessing;
+  const resizedRows = longerSides.reduce((sum, side) => sum + Math.ceil(side / PATCH) ** 2, 0);
+  return {
+    key: `musiq:${longerSides.join(',')}:${nativePatches}`,
+    async prepare(image, signal) {
+      const native = Math.ceil(image.height / PATCH) * Math.ceil(image.width / PATCH);
+      const rows = resizedRows + (nativePatches === 'all' ? native : Math.min(native, nativePatches));
+      if (rows > maxTokens) {
+        // Attention memory grows with the square of the sequence: refuse before allocating it.
+        const gib = (6 * (rows + 1) ** 2 * 4) / 2 ** 30;
+        throw new TokenLimitError(
+          `${image.width}×${image.height} gives ${rows} tokens at full resolution, above the limit of ${maxTokens} ` +
+            `(attention needs about ${gib.toFixed(1)} GiB per layer); use --native-patches 1024 (TF Hub mode) or raise --max-tokens`,
+        );
+      }
+      return dropPaddingRows(await extractTokens(image, { longerSides, nativePatches, signal }));
+    },
+  };
+}
