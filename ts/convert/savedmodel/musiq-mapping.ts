@@ -4,6 +4,7 @@
 // is detected, never assumed: anything else stops with an error listing what was found and what was expected,
 // because a wrong mapping gives plausible but wrong scores. `musiqParamsFrom` then checks every shape.
 import { CheckpointError, musiqParamsFrom, toFloat32, type MusiqConfig, type ParamTree } from '../musiq-params.js';
+import { DT_INT32 } from '../tensorbundle/dtypes.js';
 import { describeShape } from '../tensorbundle/entry.js';
 import { jax2tfLowering } from './jax2tf.js';
 import { allNodes, SavedModelError, type SavedModel, type SavedVariableInfo } from './saved-model.js';
@@ -226,9 +227,11 @@ export function musiqPatchCap(sm: SavedModel, numScales: number): MusiqPatchCap 
   const rows = new Set<number>();
   for (const { node } of allNodes(sm.metaGraph)) {
     const tensor = node.op === 'Const' ? node.attr.value?.tensor : undefined;
-    if (!tensor || tensor.tensor_content.length !== 12 || tensor.dtype !== 3) continue;
-    const [one, n, width] = new Int32Array(tensor.tensor_content.slice().buffer);
-    if (one === 1 && width === TOKEN_WIDTH && n! > 0) rows.add(n!);
+    if (!tensor || tensor.tensor_content.length !== 12 || tensor.dtype !== DT_INT32) continue;
+    const content = tensor.tensor_content;
+    const view = new DataView(content.buffer, content.byteOffset, content.byteLength);
+    const n = view.getInt32(4, true);
+    if (view.getInt32(0, true) === 1 && view.getInt32(8, true) === TOKEN_WIDTH && n > 0) rows.add(n);
   }
   const resized = numScales === 3 ? RESIZED_SCALE_ROWS : [];
   const total = Math.max(0, ...rows);

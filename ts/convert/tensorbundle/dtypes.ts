@@ -11,6 +11,7 @@ export interface DtypeInfo {
   make?: (buffer: ArrayBuffer, length: number) => NpyData;
 }
 
+export const DT_INT32 = 3;
 export const DT_STRING = 7;
 
 const DTYPES: Record<number, DtypeInfo> = {
