@@ -205,10 +205,16 @@ class MusiqGraph {
     const scaleId = toIndex(PATCH_VALUES + 1, 'scale_index');
     const mask = this.slice(tokens, PATCH_VALUES + 2, PATCH_VALUES + 3, 2, 'mask'); // (B, T, 1)
 
-    const pixels = this.slice(tokens, 0, PATCH_VALUES, 2, 'pixels');
-    const patches = g.op('Reshape', [pixels, g.int64('patch_shape', [-1, PATCH, PATCH, 3])]);
-    const embedded = this.stem(patches); // (B·T, H)
+    // The stem runs only on real patches (mask 1): padding rows of a batch cost no convolution. Their
+    // embeddings stay 0, and attention never reads them.
+    const pixels = g.op('Reshape', [this.slice(tokens, 0, PATCH_VALUES, 2, 'pixels'), g.int64('flat_pixels_shape', [-1, PATCH_VALUES])]);
+    const flatMask = g.op('Reshape', [mask, g.int64('flat_mask_shape', [-1])]);
+    const keep = g.op('Transpose', [g.op('NonZero', [g.op('Greater', [flatMask, g.scalar('zero', 0)])])], { perm: [1, 0] }); // (K, 1)
+    const patches = g.op('Reshape', [g.op('GatherND', [pixels, keep]), g.int64('patch_shape', [-1, PATCH, PATCH, 3])]);
+    const realEmbedded = this.stem(patches); // (K, H)
     const batchTokens = this.slice(g.op('Shape', [tokens]), 0, 2, 0, 'batch_tokens');
+    const zeros = g.op('ConstantOfShape', [g.op('Concat', [g.op('Shape', [flatMask]), g.int64('hidden_dim', [H])], { axis: 0 })]);
+    const embedded = g.op('ScatterND', [zeros, keep, realEmbedded]); // (B·T, H)
     const seqShape = g.op('Concat', [batchTokens, g.int64('hidden', [H])], { axis: 0 });
     let x = g.op('Reshape', [embedded, seqShape]);
     const pos = g.op('Gather', [this.weight('Transformer/posembed_input/pos_embedding', [this.config.spatialPosGridSize ** 2, H]), hash]);

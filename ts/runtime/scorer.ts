@@ -58,8 +58,21 @@ export type ScoreInput = string | Uint8Array;
 /** One record per input, in input order: a result, or the error that stopped this input. */
 export type ScoreRecord = { input: ScoreInput } & ({ result: ImageScore; error?: undefined } | { error: Error; result?: undefined });
 
+/** Counters and cumulative wall time per stage (ms), for `bench` and for checking one decode per image. */
+export interface ScorerStats {
+  decoded: number;
+  /** Preprocessing passes per preprocessing key. */
+  preprocessed: Record<string, number>;
+  batches: number;
+  inferredImages: number;
+  decodeMs: number;
+  preprocessMs: number;
+  inferenceMs: number;
+}
+
 export interface Scorer {
   readonly models: readonly ModelSidecar[];
+  readonly stats: ScorerStats;
   readonly devices: ReadonlyArray<'cpu' | 'cuda'>;
   score(input: ScoreInput, options?: { signal?: AbortSignal }): Promise<ImageScore>;
   scoreMany(inputs: Iterable<ScoreInput> | AsyncIterable<ScoreInput>, options?: { signal?: AbortSignal }): AsyncGenerator<ScoreRecord>;
@@ -126,14 +139,28 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
   const prefetch = Math.max(1, options.prefetch ?? 8);
   const weights = options.weights ?? DEFAULT_WEIGHTS;
 
+  const stats: ScorerStats = { decoded: 0, preprocessed: {}, batches: 0, inferredImages: 0, decodeMs: 0, preprocessMs: 0, inferenceMs: 0 };
   const prepare = async (input: ScoreInput, signal?: AbortSignal): Promise<PreparedImage> => {
+    let started = performance.now();
     const image = await decodeImage(input, options);
+    stats.decoded++;
+    stats.decodeMs += performance.now() - started;
     signal?.throwIfAborted();
-    const inputs = await Promise.all(groupList.map((g) => g.preprocessing.prepare(image, signal)));
+    started = performance.now();
+    const inputs = await Promise.all(
+      groupList.map(({ preprocessing }) => {
+        stats.preprocessed[preprocessing.key] = (stats.preprocessed[preprocessing.key] ?? 0) + 1;
+        return preprocessing.prepare(image, signal);
+      }),
+    );
+    stats.preprocessMs += performance.now() - started;
     return { decode: image.conversions, inputs };
   };
 
   const inferBatch = async (batch: PreparedImage[]): Promise<ImageScore[]> => {
+    const started = performance.now();
+    stats.batches++;
+    stats.inferredImages += batch.length;
     const perImage: Array<Record<string, ModelScore>> = batch.map(() => ({}));
     for (const [g, group] of groupList.entries()) {
       const sets = batch.map((image) => image.inputs[g]!);
@@ -154,6 +181,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
         });
       });
     }
+    stats.inferenceMs += performance.now() - started;
     return perImage.map((unordered, i) => {
       // Report models in the order the user named them.
       const scores = Object.fromEntries(names.map((name) => [name, unordered[name]!]));
@@ -230,6 +258,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
   return {
     models: resolved.map((r) => r.sidecar),
     devices: worker.devices,
+    stats,
     async score(input, { signal } = {}) {
       for await (const record of scoreMany([input], { signal })) {
         if (record.error) throw record.error;
