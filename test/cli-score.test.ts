@@ -83,3 +83,56 @@ describe('the demo model', () => {
     expect(sidecar.config).toMatchObject({ hiddenSize: 384, numLayers: 14, numHeads: 6, mlpDim: 1152 });
   });
 });
+
+describe('--output and --resume', () => {
+  it('resumes a killed run without rescoring, duplicating or tearing a line', async () => {
+    const folder = join(dir, 'many');
+    await mkdir(folder);
+    const count = 40;
+    for (let i = 0; i < count; i++) {
+      await sharp({ create: { width: 40 + i * 5, height: 30 + i * 3, channels: 3, background: { r: i * 6, g: 100, b: 200 - i * 4 } } })
+        .png()
+        .toFile(join(folder, `img${String(i).padStart(3, '0')}.png`));
+    }
+    const output = join(dir, 'scores.jsonl');
+    const journal = `${output}.partial.jsonl`;
+    // First run: killed once a few records are journaled.
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../ts/cli/main.ts'), 'score', folder, '--model', model, '--output', output, '--batch-images', '1'], {
+      cwd: join(import.meta.dirname, '..'),
+      stdio: 'ignore',
+    });
+    const { existsSync, readFileSync } = await import('node:fs');
+    const linesIn = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).length : 0);
+    while (linesIn(journal) < 5) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    const scoredBefore = linesIn(journal);
+    expect(scoredBefore).toBeLessThan(count);
+    expect(existsSync(output)).toBe(false); // the output file appears only when a run completes
+
+    const resumed = await runCli(['score', folder, '--model', model, '--output', output, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`resuming: (${scoredBefore}|${scoredBefore - 1}) image\\(s\\) already in`));
+    expect(resumed.stderr).toMatch(new RegExp(`scored ${count - scoredBefore}|scored ${count - scoredBefore + 1}`));
+    const records = readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; score: number });
+    expect(records.map((r) => r.path).sort()).toEqual(
+      Array.from({ length: count }, (_, i) => join(folder, `img${String(i).padStart(3, '0')}.png`)),
+    );
+    expect(records.every((r) => Number.isFinite(r.score))).toBe(true);
+    expect(existsSync(journal)).toBe(false);
+  });
+
+  it('writes csv, json and table formats', async () => {
+    const inputs = [fixturePath('images/px_1x1.png'), fixturePath('images/syn_31x33.png')];
+    const csv = await runCli(['score', ...inputs, '--model', model, '--format', 'csv']);
+    expect(csv.stdout.split('\n')[0]).toBe('path,tiny_1class_score,tiny_1class_normalized,tiny_1class_tokens,error');
+    expect(csv.stdout.trim().split('\n')).toHaveLength(3);
+    const json = await runCli(['score', ...inputs, '--model', model, '--format', 'json', '--output', join(dir, 'out.json')]);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(await readFile(join(dir, 'out.json'), 'utf8')) as Array<{ path: string }>;
+    expect(parsed.map((r) => r.path)).toEqual(inputs);
+    const table = await runCli(['score', ...inputs, '--model', model, '--format', 'table']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^path\s+tiny_1class\s+error$/);
+  });
+});

@@ -25,6 +25,7 @@ interface ScoreArgs {
   output?: string;
   resume: boolean;
   progress?: boolean;
+  stats: boolean;
 }
 
 function parsePatchValue(value: string): NativePatches {
@@ -123,6 +124,7 @@ async function score(argv: ScoreArgs): Promise<number> {
       failed++;
       await sink.write(errorRecord(path, names, reason));
     }
+    const started = performance.now();
     bar = progressBar(todo.length, argv.progress ?? (process.stderr.isTTY === true));
     for await (const record of scorer.scoreMany(todo)) {
       const path = record.input as string;
@@ -134,6 +136,15 @@ async function score(argv: ScoreArgs): Promise<number> {
     await sink.finish();
     const total = todo.length + missing.length;
     warn(`musiq-native: scored ${total - failed} of ${total} image(s)${failed ? `, ${failed} failed` : ''}${argv.output ? ` → ${argv.output}` : ''}`);
+    if (argv.stats) {
+      const s = scorer.stats;
+      const seconds = (performance.now() - started) / 1000;
+      warn(
+        `musiq-native: ${(s.inferredImages / seconds).toFixed(2)} images/s over ${seconds.toFixed(1)} s; ${s.batches} batches; ` +
+          `busy time: decode ${(s.decodeMs / 1000).toFixed(1)} s, preprocess ${(s.preprocessMs / 1000).toFixed(1)} s, ` +
+          `inference ${(s.inferenceMs / 1000).toFixed(1)} s; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
+      );
+    }
   } catch (error) {
     bar?.stop();
     await file?.abandon();
@@ -163,7 +174,8 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
       .option('batch-images', { type: 'number', describe: 'images per batch at most (default 16)' })
       .option('weights', { type: 'string', describe: 'combined-score weights, e.g. koniq=0.3,spaq=0.25,paq2piq=0.2,vila=0.15,ava=0.1' })
       .option('auto-orient', { type: 'boolean', default: false, describe: 'apply EXIF orientation (TensorFlow ignores it)' })
-      .option('progress', { type: 'boolean', describe: 'progress bar on stderr (default: when stderr is a terminal)' }) as unknown as Argv<ScoreArgs>,
+      .option('progress', { type: 'boolean', describe: 'progress bar on stderr (default: when stderr is a terminal)' })
+      .option('stats', { type: 'boolean', default: false, describe: 'print throughput, time per stage and peak memory at the end' }) as unknown as Argv<ScoreArgs>,
   handler: async (argv) => {
     process.exitCode = await score(argv);
   },
