@@ -4,6 +4,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { convertCommand } from './commands/convert.js';
+import { inspectCommand } from './commands/inspect.js';
 import { scoreCommand } from './commands/score.js';
 import { EXIT_USAGE, warn } from './output.js';
 
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
     .scriptName('musiq-native')
     .usage('$0 <command> [options]')
     .command(convertCommand)
+    .command(inspectCommand)
     .command(scoreCommand)
     .demandCommand(1, 'name a command')
     .strict()

@@ -3,6 +3,8 @@
 // through here.
 import { statSync } from 'node:fs';
 import { convertNpz, type ConvertNpzOptions, type ModelSidecar } from './convert.js';
+import { copyOnnxModel } from './onnx-model.js';
+import { convertSavedModel } from './savedmodel/convert.js';
 
 export type ArtifactKind = 'npz' | 'savedmodel' | 'onnx';
 
@@ -21,11 +23,13 @@ export function artifactKind(path: string): ArtifactKind {
 }
 
 export async function convertFrom(path: string, outPath: string, options: ConvertNpzOptions = {}): Promise<ModelSidecar> {
-  const kind = artifactKind(path);
-  switch (kind) {
+  switch (artifactKind(path)) {
     case 'npz':
       return convertNpz(path, outPath, options);
-    default:
-      throw new UnsupportedArtifactError(`${path}: converting a ${kind} is not supported by this build`);
+    case 'savedmodel':
+      return convertSavedModel(path, outPath, options);
+    case 'onnx':
+      // Already converted (e.g. a release asset): installed as is, with its sidecar.
+      return copyOnnxModel(path, outPath, options.name);
   }
 }

@@ -23,6 +23,8 @@ export interface MusiqMapping {
 
 export interface MusiqPatchCap {
   nativePatches: number;
+  /** True when the serving graph itself fixes the cap; false when the published models' cap is assumed. */
+  foundInGraph: boolean;
   /** How the cap was established. */
   evidence: string;
 }
@@ -106,7 +108,8 @@ function variableLists(variables: readonly SavedVariableInfo[]): Map<string, Sav
     list[Number(match[2])] = v;
     lists.set(match[1]!, list);
   }
-  for (const [attr, list] of lists) if (list.some((v) => v === undefined) || list.length === 0) lists.delete(attr);
+  // Array.from turns holes (a missing index) into undefined, which `every` then sees.
+  for (const [attr, list] of lists) if (!Array.from(list).every((v) => v !== undefined)) lists.delete(attr);
   return lists;
 }
 
@@ -208,7 +211,7 @@ export async function readMusiqParams(
     if (!(error instanceof CheckpointError)) throw error;
     // Say which variable each rejected parameter came from, so a wrong layout is visible as such.
     const involved = [...mapping.variables].filter(([path]) => error.message.includes(`${path} `));
-    const lines = involved.map(([path, v]) => `\n    ${v.path ?? v.name} ${describeShape(params.get(path)!.shape)} → ${path}`);
+    const lines = involved.map(([path, v]) => `\n    ${v.checkpointKey} ${describeShape(params.get(path)!.shape)} → ${path}`);
     throw new SavedModelError(`${error.message}\n  mapping used (${mapping.description}):${lines.join('')}`, { cause: error });
   }
 }
@@ -216,7 +219,7 @@ export async function readMusiqParams(
 const TOKEN_WIDTH = 3 * 32 * 32 + 3;
 const RESIZED_SCALE_ROWS = [49, 144]; // longer sides 224 and 384 in 32-pixel patches: 7², 12²
 /** The TF Hub and Kaggle MUSIQ models cap native-resolution patches at 1024 (1217 = 49 + 144 + 1024 tokens). */
-export const SAVEDMODEL_DEFAULT_PATCH_CAP = 1024;
+const SAVEDMODEL_DEFAULT_PATCH_CAP = 1024;
 
 /**
  * The native-patch cap built into the serving graph: its preprocessing reshapes the token rows to
@@ -237,10 +240,11 @@ export function musiqPatchCap(sm: SavedModel, numScales: number): MusiqPatchCap 
   const total = Math.max(0, ...rows);
   const cap = total - resized.reduce((a, b) => a + b, 0);
   if (cap > 0 && rows.has(cap) && resized.every((r) => rows.has(r))) {
-    return { nativePatches: cap, evidence: `the serving graph reshapes tokens to [1, ${total}, ${TOKEN_WIDTH}] = ${[...resized, cap].join(' + ')} rows` };
+    return { nativePatches: cap, foundInGraph: true, evidence: `the serving graph reshapes tokens to [1, ${total}, ${TOKEN_WIDTH}] = ${[...resized, cap].join(' + ')} rows` };
   }
   return {
     nativePatches: SAVEDMODEL_DEFAULT_PATCH_CAP,
+    foundInGraph: false,
     evidence: `no fixed token layout found in the graph; using the published TF Hub / Kaggle cap of ${SAVEDMODEL_DEFAULT_PATCH_CAP}`,
   };
 }

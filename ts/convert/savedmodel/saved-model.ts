@@ -70,8 +70,7 @@ export interface SavedModel {
   bundle: TensorBundle | undefined;
 }
 
-export const LARGE_CONSTANT_BYTES = 1024;
-export const VARIABLES_PREFIX = join('variables', 'variables');
+const LARGE_CONSTANT_BYTES = 1024;
 const SERVE_TAG = 'serve';
 const OBJECT_KINDS = ['user_object', 'asset', 'function', 'variable', 'bare_concrete_function', 'constant', 'resource', 'captured_tensor'] as const;
 
@@ -161,7 +160,7 @@ async function decodeMetaGraph(dir: string): Promise<{ schemaVersion: number; me
 }
 
 async function openBundle(dir: string): Promise<TensorBundle | undefined> {
-  const prefix = join(dir, VARIABLES_PREFIX);
+  const prefix = join(dir, 'variables', 'variables');
   const index = await stat(`${prefix}.index`).catch(() => undefined);
   return index ? TensorBundle.open(prefix) : undefined;
 }

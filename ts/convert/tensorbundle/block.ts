@@ -17,8 +17,6 @@ export interface TableEntry {
 const TRAILER_BYTES = 5; // compression type + fixed32 crc
 const NO_COMPRESSION = 0;
 const SNAPPY = 1;
-// A table block is 256 KiB by default; anything near this bound is corrupt, not big.
-const MAX_BLOCK_BYTES = 1 << 30;
 
 export function readBlockHandle(reader: ByteReader): BlockHandle {
   return { offset: reader.varint(), size: reader.varint() };
@@ -38,7 +36,7 @@ export function blockContents(file: Uint8Array, handle: BlockHandle, what: strin
   const type = stored[handle.size]!;
   const contents = stored.subarray(0, handle.size);
   if (type === NO_COMPRESSION) return contents;
-  if (type === SNAPPY) return snappyDecompress(contents, what, MAX_BLOCK_BYTES);
+  if (type === SNAPPY) return snappyDecompress(contents, what);
   return reader.fail(`unknown block compression type ${type}`);
 }
 

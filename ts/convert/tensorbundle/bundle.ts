@@ -20,6 +20,10 @@ export function shardFileName(base: string, shard: number, numShards: number): s
   return `${base}.data-${pad(shard)}-of-${pad(numShards)}`;
 }
 
+function shardPath(prefix: string, shard: number, numShards: number): string {
+  return join(dirname(prefix), shardFileName(basename(prefix), shard, numShards));
+}
+
 export class TensorBundle {
   private readonly byKey: Map<string, BundleEntry>;
 
@@ -32,10 +36,6 @@ export class TensorBundle {
     private readonly shardSizes: readonly number[],
   ) {
     this.byKey = new Map(entries.map((e) => [e.key, e]));
-  }
-
-  private shardPath(shard: number): string {
-    return join(dirname(this.prefix), shardFileName(basename(this.prefix), shard, this.header.numShards));
   }
 
   static async open(prefix: string): Promise<TensorBundle> {
@@ -62,7 +62,7 @@ export class TensorBundle {
     });
     const shardSizes = await Promise.all(
       Array.from({ length: header.numShards }, async (_, shard) => {
-        const path = join(dirname(prefix), shardFileName(basename(prefix), shard, header.numShards));
+        const path = shardPath(prefix, shard, header.numShards);
         const info = await stat(path).catch(() => undefined);
         if (!info?.isFile()) throw new TensorBundleError(`${file}: data shard ${basename(path)} is missing`);
         return info.size;
@@ -85,7 +85,7 @@ export class TensorBundle {
 
   /** The stored bytes of a tensor, checksum not yet verified (string tensors verify while decoding). */
   private async bytes(entry: BundleEntry): Promise<{ bytes: Uint8Array; shard: string }> {
-    const path = this.shardPath(entry.shardId);
+    const path = shardPath(this.prefix, entry.shardId, this.header.numShards);
     const shard = basename(path);
     const handle = await open(path, 'r');
     try {
@@ -111,6 +111,17 @@ export class TensorBundle {
     if (entry.dtype !== DT_STRING) return this.fail(`tensor '${key}' has dtype ${entry.dtypeName}, not string`);
     const { bytes, shard } = await this.bytes(entry);
     return decodeStrings(bytes, entry.shape.reduce((a, b) => a * b, 1), entry, shard);
+  }
+
+  /** Reads a tensor of any dtype and checks its checksum, without decoding it. */
+  async verify(key: string): Promise<void> {
+    const entry = this.require(key);
+    if (entry.dtype === DT_STRING) {
+      await this.readStrings(key);
+      return;
+    }
+    const { bytes, shard } = await this.bytes(entry);
+    verifyNumericCrc(bytes, entry, shard);
   }
 
   /** The checkpoint's TrackableObjectGraph, or undefined for a checkpoint without one (TF1 name-based). */

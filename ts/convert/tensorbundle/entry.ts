@@ -24,6 +24,8 @@ export interface BundleEntry {
   crc32c: number;
 }
 
+const MAX_SHARDS = 99_999;
+
 function decodeWith<T>(decode: (bytes: Uint8Array) => T, bytes: Uint8Array, what: string): T {
   try {
     return decode(bytes);
@@ -35,7 +37,8 @@ function decodeWith<T>(decode: (bytes: Uint8Array) => T, bytes: Uint8Array, what
 export function decodeHeader(bytes: Uint8Array, file: string): BundleHeader {
   const header = decodeWith(decodeBundleHeader, bytes, `${file}: bundle header`);
   const version = header.version ?? { producer: 0, min_consumer: 0, bad_consumers: [] };
-  if (header.num_shards < 0) throw new TensorBundleError(`${file}: bundle header claims ${header.num_shards} shards`);
+  // Shard names have five digits; a count beyond that is corruption, and would be an allocation per shard.
+  if (header.num_shards < 0 || header.num_shards > MAX_SHARDS) throw new TensorBundleError(`${file}: bundle header claims ${header.num_shards} shards`);
   return {
     numShards: header.num_shards,
     endianness: header.endianness,

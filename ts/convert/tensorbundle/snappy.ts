@@ -6,11 +6,13 @@ import { ByteReader } from './bytes.js';
 const LITERAL = 0;
 const COPY_1 = 1;
 const COPY_2 = 2;
+// The best a snappy element can do is a 3-byte copy of 64 bytes, so no stream expands more than 64/3 times.
+const MAX_EXPANSION = 22;
 
-export function snappyDecompress(input: Uint8Array, what: string, maxLength: number): Uint8Array {
+export function snappyDecompress(input: Uint8Array, what: string): Uint8Array {
   const reader = new ByteReader(input, `${what} (snappy)`);
   const length = reader.varint();
-  if (length > maxLength) reader.fail(`declares ${length} uncompressed bytes, more than the ${maxLength} allowed`);
+  if (length > input.length * MAX_EXPANSION) reader.fail(`declares ${length} uncompressed bytes, more than ${input.length} compressed bytes can hold`);
   const out = new Uint8Array(length);
   let pos = 0;
   while (reader.remaining > 0) {
