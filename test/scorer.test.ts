@@ -102,9 +102,9 @@ describe('batch rules', () => {
   });
 
   it('pads shorter sequences with zero rows', () => {
-    const a = { tokens: new Float32Array(3075).fill(1), rows: 1 };
-    const b = { tokens: new Float32Array(2 * 3075).fill(2), rows: 2 };
-    const { tokens, dims } = padBatch([a, b]);
+    const a = { data: new Float32Array(3075).fill(1), shape: [1, 3075] };
+    const b = { data: new Float32Array(2 * 3075).fill(2), shape: [2, 3075] };
+    const { data: tokens, dims } = padBatch([a, b]);
     expect(dims).toEqual([2, 2, 3075]);
     expect(tokens[0]).toBe(1);
     expect(tokens.subarray(3075, 2 * 3075).every((v) => v === 0)).toBe(true);

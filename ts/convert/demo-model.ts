@@ -99,15 +99,29 @@ export function syntheticMusiqParams(config: MusiqConfig, seed: number): ParamTr
   return params;
 }
 
-/** Path of the demo model, generating and caching it on first use. */
-export async function ensureDemoModel(dir: string = join(cacheDir(), 'models')): Promise<string> {
-  const path = join(dir, 'demo.onnx');
+/**
+ * Path of a full-size model with seeded random weights, generated and cached on first use. `demo` is the
+ * 1-class one the README uses; `bench` makes more (other seeds, the 10-class head) to stand in for the four
+ * MUSIQ checkpoints when their real weights are not cached.
+ */
+export async function ensureSyntheticModel(
+  name: string,
+  numClasses: number,
+  seed: number,
+  dir: string = join(cacheDir(), 'models'),
+): Promise<string> {
+  const path = join(dir, `${name}.onnx`);
   if (existsSync(path) && existsSync(sidecarPath(path))) return path;
-  const params = syntheticMusiqParams({ ...FULL_SIZE_CONFIG, numClasses: 1 }, DEMO_SEED);
+  const params = syntheticMusiqParams({ ...FULL_SIZE_CONFIG, numClasses }, seed);
   await writeMusiqModel(params, path, {
-    name: 'demo',
-    source: { kind: 'synthetic', file: `seed:${DEMO_SEED}`, sha256: '' },
+    name,
+    source: { kind: 'synthetic', file: `seed:${seed}`, sha256: '' },
     demo: DEMO_LABEL,
   });
   return path;
+}
+
+/** Path of the demo model, generating and caching it on first use. */
+export function ensureDemoModel(dir?: string): Promise<string> {
+  return ensureSyntheticModel('demo', 1, DEMO_SEED, dir);
 }

@@ -1,7 +1,6 @@
 // Batching by token budget: consecutive images share a batch while the padded cost (images × longest
 // sequence) stays within the budget, so a 12 MP photo never shares a batch with fifty thumbnails. Shorter
 // sequences are padded with zero rows whose mask is 0, which leaves every score unchanged.
-import { TOKEN_WIDTH } from '../preprocess/tokens.js';
 
 export interface BatchLimits {
   /** Maximum of images × rows in one batch. */
@@ -18,11 +17,19 @@ export function fitsBatch(batchRows: readonly number[], rows: number, limits: Ba
   return longest * (batchRows.length + 1) <= limits.tokenBudget;
 }
 
-/** Stacks token sets of different lengths into one (batch, longest, 3075) tensor, padding with zero rows. */
-export function padBatch(sets: ReadonlyArray<{ tokens: Float32Array; rows: number }>): { tokens: Float32Array; dims: number[] } {
-  const longest = Math.max(...sets.map((s) => s.rows));
-  const stride = longest * TOKEN_WIDTH;
-  const tokens = new Float32Array(sets.length * stride);
-  sets.forEach((set, i) => tokens.set(set.tokens.subarray(0, set.rows * TOKEN_WIDTH), i * stride));
-  return { tokens, dims: [sets.length, longest, TOKEN_WIDTH] };
+/**
+ * Stacks inputs into one (batch, longest, ...rest) tensor; inputs shorter along the first axis are padded
+ * with zero rows (for MUSIQ tokens: mask 0). The other axes must agree.
+ */
+export function padBatch(inputs: ReadonlyArray<{ data: Float32Array; shape: number[] }>): { data: Float32Array; dims: number[] } {
+  const rest = inputs[0]!.shape.slice(1);
+  const rowSize = rest.reduce((a, b) => a * b, 1);
+  if (inputs.some((x) => x.shape.length !== rest.length + 1 || x.shape.slice(1).some((d, i) => d !== rest[i]))) {
+    throw new Error('internal: batched inputs disagree beyond their first axis');
+  }
+  const longest = Math.max(...inputs.map((x) => x.shape[0]!));
+  const stride = longest * rowSize;
+  const data = new Float32Array(inputs.length * stride);
+  inputs.forEach((x, i) => data.set(x.data.subarray(0, x.shape[0]! * rowSize), i * stride));
+  return { data, dims: [inputs.length, longest, ...rest] };
 }

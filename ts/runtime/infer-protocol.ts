@@ -3,7 +3,7 @@ import type { SessionOptions } from './session.js';
 
 export type WorkerRequest =
   | { id: number; type: 'load'; models: string[]; options: Omit<SessionOptions, 'log'> }
-  | { id: number; type: 'run'; models: number[]; tokens: ArrayBuffer; dims: number[] }
+  | { id: number; type: 'run'; models: number[]; input: string; data: ArrayBuffer; dims: number[] }
   | { id: number; type: 'close' };
 
 export type WorkerReply =

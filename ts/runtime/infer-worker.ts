@@ -24,13 +24,13 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
       return { id: request.id, type: 'loaded', devices, notices: [...new Set(notices)] };
     }
     case 'run': {
-      // Every requested model runs on the same token tensor, transferred here once.
-      const tokens = new ort.Tensor('float32', new Float32Array(request.tokens), request.dims);
+      // Every requested model runs on the same input tensor, transferred here once.
+      const feeds = { [request.input]: new ort.Tensor('float32', new Float32Array(request.data), request.dims) };
       const outputs = [];
       for (const index of request.models) {
         const session = sessions[index];
         if (!session) throw new Error(`no session ${index}`);
-        const out = await session.run({ tokens });
+        const out = await session.run(feeds);
         outputs.push({ logits: out.logits!.data as Float32Array, scores: out.score!.data as Float32Array, classes: out.logits!.dims[1] ?? 1 });
       }
       return { id: request.id, type: 'ran', outputs };

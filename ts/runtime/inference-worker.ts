@@ -83,11 +83,11 @@ export class InferenceWorker {
     }
   }
 
-  /** Runs the given models on one (batch, rows, 3075) token tensor; its buffer is transferred, not copied. */
-  async run(models: number[], tokens: Float32Array, dims: number[]): Promise<BatchOutput[]> {
-    const whole = tokens.byteOffset === 0 && tokens.byteLength === tokens.buffer.byteLength;
-    const buffer = (whole ? tokens.buffer : tokens.slice().buffer) as ArrayBuffer;
-    const reply = await this.request({ type: 'run', models, tokens: buffer, dims }, [buffer]);
+  /** Runs the given models on one batched input tensor; its buffer is transferred, not copied. */
+  async run(models: number[], input: string, data: Float32Array, dims: number[]): Promise<BatchOutput[]> {
+    const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+    const buffer = (whole ? data.buffer : data.slice().buffer) as ArrayBuffer;
+    const reply = await this.request({ type: 'run', models, input, data: buffer, dims }, [buffer]);
     if (reply.type !== 'ran') throw new Error('unexpected reply from the inference worker');
     return reply.outputs;
   }

@@ -4,15 +4,20 @@ import type { DecodedImage } from '../image/decode.js';
 import { extractTokens, MASK_COLUMN, TOKEN_WIDTH, type TokenSet } from '../preprocess/tokens.js';
 import type { ModelSidecar } from '../convert/convert.js';
 
-export interface PreparedTokens {
-  tokens: Float32Array;
-  rows: number;
+/** One image's model input. Batches stack inputs along a new first axis, padding `shape[0]` with zeros. */
+export interface PreparedInput {
+  data: Float32Array;
+  shape: number[];
+  /** Tokens the model sees: the batching cost, and what results report. */
+  tokens: number;
 }
 
 export interface Preprocessing {
   /** Equal keys mean identical inputs: models with the same key share the pass. */
   readonly key: string;
-  prepare(image: DecodedImage, signal?: AbortSignal): Promise<PreparedTokens>;
+  /** Name of the model's input tensor. */
+  readonly inputName: string;
+  prepare(image: DecodedImage, signal?: AbortSignal): Promise<PreparedInput>;
 }
 
 export class TokenLimitError extends Error {
@@ -20,8 +25,9 @@ export class TokenLimitError extends Error {
 }
 
 /** Keeps the rows with mask 1; exact, since real tokens give padding rows zero attention weight (§10.4). */
-export function dropPaddingRows(set: TokenSet): PreparedTokens {
-  if (set.validRows === set.rows) return { tokens: set.tokens, rows: set.rows };
+export function dropPaddingRows(set: TokenSet): PreparedInput {
+  const shape = [set.validRows, TOKEN_WIDTH];
+  if (set.validRows === set.rows) return { data: set.tokens, shape, tokens: set.rows };
   const out = new Float32Array(set.validRows * TOKEN_WIDTH);
   let kept = 0;
   for (let r = 0; r < set.rows; r++) {
@@ -29,7 +35,7 @@ export function dropPaddingRows(set: TokenSet): PreparedTokens {
     out.set(set.tokens.subarray(r * TOKEN_WIDTH, (r + 1) * TOKEN_WIDTH), kept * TOKEN_WIDTH);
     kept++;
   }
-  return { tokens: out, rows: kept };
+  return { data: out, shape, tokens: kept };
 }
 
 const PATCH = 32;
@@ -39,6 +45,7 @@ export function musiqPreprocessing(sidecar: ModelSidecar, nativePatches: 'all' |
   const resizedRows = longerSides.reduce((sum, side) => sum + Math.ceil(side / PATCH) ** 2, 0);
   return {
     key: `musiq:${longerSides.join(',')}:${nativePatches}`,
+    inputName: 'tokens',
     async prepare(image, signal) {
       const native = Math.ceil(image.height / PATCH) * Math.ceil(image.width / PATCH);
       const rows = resizedRows + (nativePatches === 'all' ? native : Math.min(native, nativePatches));

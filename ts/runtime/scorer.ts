@@ -8,7 +8,7 @@ import { fitsBatch, padBatch, type BatchLimits } from './batching.js';
 import { combineScores, DEFAULT_WEIGHTS, normalizeScore, type Combined } from './combine.js';
 import { InferenceWorker } from './inference-worker.js';
 import { resolveModel } from './model.js';
-import { musiqPreprocessing, type PreparedTokens, type Preprocessing } from './preprocessing.js';
+import { musiqPreprocessing, type PreparedInput, type Preprocessing } from './preprocessing.js';
 import type { Device } from './session.js';
 
 export type NativePatches = 'all' | number;
@@ -88,7 +88,7 @@ interface ModelEntry {
 interface PreparedImage {
   decode: string[];
   /** One input per preprocessing group, in group order. */
-  inputs: PreparedTokens[];
+  inputs: PreparedInput[];
 }
 
 interface Group {
@@ -164,8 +164,8 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
     const perImage: Array<Record<string, ModelScore>> = batch.map(() => ({}));
     for (const [g, group] of groupList.entries()) {
       const sets = batch.map((image) => image.inputs[g]!);
-      const { tokens, dims } = padBatch(sets);
-      const outputs = await worker.run(group.models.map((m) => m.index), tokens, dims);
+      const { data, dims } = padBatch(sets);
+      const outputs = await worker.run(group.models.map((m) => m.index), group.preprocessing.inputName, data, dims);
       group.models.forEach(({ sidecar, nativePatches }, m) => {
         const { logits, scores, classes } = outputs[m]!;
         batch.forEach((_, i) => {
@@ -174,7 +174,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
             score,
             normalized: normalizeScore(score, sidecar.scoreRange),
             ...(classes > 1 ? { logits: Array.from(logits.subarray(i * classes, (i + 1) * classes)) } : {}),
-            tokens: sets[i]!.rows,
+            tokens: sets[i]!.tokens,
             nativePatches,
             ...(sidecar.demo ? { demo: sidecar.demo } : {}),
           };
@@ -190,7 +190,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
     });
   };
 
-  const rowsOf = (image: PreparedImage): number => Math.max(...image.inputs.map((t) => t.rows));
+  const rowsOf = (image: PreparedImage): number => Math.max(...image.inputs.map((t) => t.tokens));
 
   async function* scoreMany(
     inputs: Iterable<ScoreInput> | AsyncIterable<ScoreInput>,

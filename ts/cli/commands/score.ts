@@ -8,8 +8,10 @@ import { expandInputs } from '../inputs.js';
 import { EXIT_OK, EXIT_SOME_FAILED, UsageError, warn } from '../output.js';
 import { errorRecord, render, csvHeader, csvRow, resultRecord, type OutputFormat, type OutputRecord } from '../records.js';
 import { ResultFile } from '../result-file.js';
+import { resolveModelPaths } from '../../runtime/model.js';
+import { sourceOptions, sourceOptionsFrom, type SourceArgs } from '../source-options.js';
 
-interface ScoreArgs {
+interface ScoreArgs extends SourceArgs {
   inputs: string[];
   model: string;
   device: 'auto' | 'cpu' | 'cuda';
@@ -98,7 +100,7 @@ async function score(argv: ScoreArgs): Promise<number> {
     warn(`musiq-native: skipped ${shown}: not an image file extension (name a file explicitly to score it anyway)`);
   }
   const scorer = await createScorer({
-    models,
+    models: await resolveModelPaths(models, sourceOptionsFrom(argv)),
     device: argv.device,
     threads: argv.threads,
     nativePatches,
@@ -159,7 +161,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   command: 'score <inputs..>',
   describe: 'score image files, folders and globs',
   builder: (y: Argv) =>
-    y
+    sourceOptions(y)
       .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'image files, folders (recursive) or globs' })
       .option('model', { type: 'string', demandOption: true, describe: "model(s), comma-separated: converted .onnx paths, or 'demo' (random weights, offline)" })
       .option('format', { choices: ['jsonl', 'csv', 'json', 'table'] as const, default: 'jsonl' as const, describe: 'output format' })

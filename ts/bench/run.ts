@@ -1,0 +1,213 @@
+// `musiq-native bench`: throughput, latency, memory and the time per stage of the scoring engine on
+// generated and real images, and the achieved GFLOP/s of inference next to the machine's GEMM ceiling.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir } from '../cache-dir.js';
+import { ensureSyntheticModel } from '../convert/demo-model.js';
+import type { ModelSidecar } from '../convert/convert.js';
+import { createScorer, type NativePatches, type Scorer } from '../runtime/scorer.js';
+import type { Device } from '../runtime/session.js';
+import { musiqFlops } from './flops.js';
+import { measureGemmCeiling, type GemmCeiling } from './gemm-ceiling.js';
+import { preprocessSpeed, type PreprocessSpeed } from './preprocess-bench.js';
+import { BENCH_SIZES, generatedImages, samplePhotos, sizeLabel } from './workloads.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  device: Device;
+  /** ONNX Runtime thread counts to sweep (undefined = ONNX Runtime's default). */
+  threads: Array<number | undefined>;
+  /** Images per batch to sweep. */
+  batches: number[];
+  workDir: string;
+  log: (line: string) => void;
+}
+
+export interface WorkloadResult {
+  images: string;
+  mode: NativePatches;
+  models: number;
+  batch: number;
+  threads: number | 'default';
+  count: number;
+  imagesPerSecond: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+  peakRssMiB: number;
+  /** Busy time per stage as a share of their sum (stages overlap in time). */
+  stageShare: { decode: number; preprocess: number; inference: number; report: number };
+  /** Useful FLOPs (padding excluded) per second of inference. */
+  achievedGflops: number;
+  ceilingRatio: number;
+}
+
+export interface BenchReport {
+  machine: { cpus: number; device: string; node: string };
+  weights: string;
+  ceiling: GemmCeiling;
+  preprocess: PreprocessSpeed[];
+  workloads: WorkloadResult[];
+}
+
+/** The four MUSIQ checkpoints: the real ones when the cache holds them, else seeded random stand-ins. */
+const MODEL_SLOTS = [
+  { name: 'koniq', classes: 1, seed: 101 },
+  { name: 'spaq', classes: 1, seed: 102 },
+  { name: 'paq2piq', classes: 1, seed: 103 },
+  { name: 'ava', classes: 10, seed: 104 },
+] as const;
+
+async function benchModels(log: (line: string) => void): Promise<{ paths: string[]; weights: string }> {
+  const models = join(cacheDir(), 'models');
+  let synthetic = 0;
+  const paths = await Promise.all(
+    MODEL_SLOTS.map(async ({ name, classes, seed }) => {
+      const real = join(models, `${name}.onnx`);
+      if (existsSync(real) && existsSync(`${real}.json`)) return real;
+      synthetic++;
+      return ensureSyntheticModel(`bench-${name}`, classes, seed);
+    }),
+  );
+  const weights = synthetic === 0 ? 'real weights (cached)' : `${synthetic} of 4 models with random weights (full-size MUSIQ configuration, seeded): speed only, not scores`;
+  log(`bench: ${weights}`);
+  return { paths, weights };
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Samples resident memory while a workload runs (the inference worker lives in this process). */
+function rssSampler(): { stop(): number } {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 25);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, process.memoryUsage.rss()) / 2 ** 20;
+    },
+  };
+}
+
+async function runWorkload(
+  scorer: Scorer,
+  sidecars: readonly ModelSidecar[],
+  images: string[],
+  ceiling: number,
+): Promise<Omit<WorkloadResult, 'images' | 'mode' | 'models' | 'batch' | 'threads'>> {
+  const before = { ...scorer.stats };
+  const pulledAt = new Map<string, number>();
+  async function* timed(): AsyncGenerator<string> {
+    for (const image of images) {
+      pulledAt.set(image, performance.now());
+      yield image;
+    }
+  }
+  const memory = rssSampler();
+  const latencies: number[] = [];
+  let flops = 0;
+  let reportMs = 0;
+  const started = performance.now();
+  for await (const record of scorer.scoreMany(timed())) {
+    const reportStarted = performance.now();
+    latencies.push(reportStarted - pulledAt.get(record.input as string)!);
+    if (record.error) throw record.error;
+    for (const sidecar of sidecars) flops += musiqFlops(sidecar.config, record.result.scores[sidecar.name]!.tokens).total;
+    JSON.stringify(record.result); // the report stage: what `score` does per record
+    reportMs += performance.now() - reportStarted;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const peakRssMiB = memory.stop();
+  const s = scorer.stats;
+  const busy = {
+    decode: s.decodeMs - before.decodeMs,
+    preprocess: s.preprocessMs - before.preprocessMs,
+    inference: s.inferenceMs - before.inferenceMs,
+    report: reportMs,
+  };
+  const total = busy.decode + busy.preprocess + busy.inference + busy.report;
+  const achievedGflops = flops / (busy.inference / 1000) / 1e9;
+  latencies.sort((a, b) => a - b);
+  return {
+    count: images.length,
+    imagesPerSecond: images.length / seconds,
+    latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    peakRssMiB,
+    stageShare: {
+      decode: busy.decode / total,
+      preprocess: busy.preprocess / total,
+      inference: busy.inference / total,
+      report: busy.report / total,
+    },
+    achievedGflops,
+    ceilingRatio: achievedGflops / ceiling,
+  };
+}
+
+interface Plan {
+  label: string;
+  images: string[];
+  mode: NativePatches;
+  models: number;
+}
+
+async function plans(options: BenchOptions): Promise<Plan[]> {
+  const { quick, workDir } = options;
+  const out: Plan[] = [];
+  const sizes = quick ? BENCH_SIZES.filter(([w]) => w === 1024) : BENCH_SIZES;
+  for (const size of sizes) {
+    const huge = size[0] * size[1] > 4e6;
+    const images = await generatedImages(workDir, size, quick ? 3 : huge ? 2 : 6);
+    for (const mode of ['all', 1024] as const) {
+      out.push({ label: sizeLabel(size), images, mode, models: 1 });
+      if (!quick && !huge) out.push({ label: sizeLabel(size), images, mode, models: 4 });
+    }
+  }
+  if (!quick) out.push({ label: 'sample photos', images: samplePhotos(), mode: 'all', models: 4 });
+  return out;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const { log } = options;
+  const { paths, weights } = await benchModels(log);
+  const ceiling = await measureGemmCeiling({ device: options.device, threads: options.threads[0], seconds: options.quick ? 1 : 3 });
+  log(`bench: GEMM ceiling ${ceiling.gflops.toFixed(1)} GFLOP/s (MatMul ${ceiling.shape.join('×')})`);
+  const preprocess = await preprocessSpeed(options.quick ? [[1024, 768]] : BENCH_SIZES, options.quick ? 0.5 : 2);
+  const workloads: WorkloadResult[] = [];
+  let device = 'cpu';
+  const allPlans = await plans(options);
+  for (const threads of options.threads) {
+    for (const batch of options.batches) {
+      for (const modelCount of [1, 4]) {
+        const selected = allPlans.filter((p) => p.models === modelCount);
+        if (selected.length === 0) continue;
+        for (const mode of ['all', 1024] as const) {
+          const modePlans = selected.filter((p) => p.mode === mode);
+          if (modePlans.length === 0) continue;
+          const scorer = await createScorer({
+            models: paths.slice(0, modelCount),
+            device: options.device,
+            threads,
+            nativePatches: mode,
+            batch: { maxImages: batch, tokenBudget: 1 << 20 },
+            maxTokens: 1 << 20,
+          });
+          device = scorer.devices[0] ?? device;
+          try {
+            for (const plan of modePlans) {
+              log(`bench: ${plan.label}, ${mode === 'all' ? 'full resolution' : `cap ${mode}`}, ${modelCount} model(s), batch ${batch}, threads ${threads ?? 'default'}`);
+              const result = await runWorkload(scorer, scorer.models, plan.images, ceiling.gflops);
+              workloads.push({ images: plan.label, mode, models: modelCount, batch, threads: threads ?? 'default', ...result });
+            }
+          } finally {
+            await scorer.close();
+          }
+        }
+      }
+    }
+  }
+  const { availableParallelism } = await import('node:os');
+  return { machine: { cpus: availableParallelism(), device, node: process.version }, weights, ceiling, preprocess, workloads };
+}
