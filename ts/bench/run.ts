@@ -56,18 +56,18 @@ const MODEL_SLOTS = [
   { name: 'ava', classes: 10, seed: 104 },
 ] as const;
 
-async function benchModels(log: (line: string) => void): Promise<{ paths: string[]; weights: string }> {
+async function benchModels(count: number, log: (line: string) => void): Promise<{ paths: string[]; weights: string }> {
   const models = join(cacheDir(), 'models');
   let synthetic = 0;
   const paths = await Promise.all(
-    MODEL_SLOTS.map(async ({ name, classes, seed }) => {
+    MODEL_SLOTS.slice(0, count).map(async ({ name, classes, seed }) => {
       const real = join(models, `${name}.onnx`);
       if (existsSync(real) && existsSync(`${real}.json`)) return real;
       synthetic++;
       return ensureSyntheticModel(`bench-${name}`, classes, seed);
     }),
   );
-  const weights = synthetic === 0 ? 'real weights (cached)' : `${synthetic} of 4 models with random weights (full-size MUSIQ configuration, seeded): speed only, not scores`;
+  const weights = synthetic === 0 ? 'real weights (cached)' : `${synthetic} of ${count} model(s) with random weights (full-size MUSIQ configuration, seeded): speed only, not scores`;
   log(`bench: ${weights}`);
   return { paths, weights };
 }
@@ -171,7 +171,7 @@ async function plans(options: BenchOptions): Promise<Plan[]> {
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const { log } = options;
-  const { paths, weights } = await benchModels(log);
+  const { paths, weights } = await benchModels(options.quick ? 1 : MODEL_SLOTS.length, log);
   const ceiling = await measureGemmCeiling({ device: options.device, threads: options.threads[0], seconds: options.quick ? 1 : 3 });
   log(`bench: GEMM ceiling ${ceiling.gflops.toFixed(1)} GFLOP/s (MatMul ${ceiling.shape.join('×')})`);
   const preprocess = await preprocessSpeed(options.quick ? [[1024, 768]] : BENCH_SIZES, options.quick ? 0.5 : 2);

@@ -3,9 +3,11 @@
 // Exit codes: 0 all inputs scored, 1 some failed, 2 usage or setup error.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
 import { inspectCommand } from './commands/inspect.js';
 import { scoreCommand } from './commands/score.js';
+import { sourcesCommand } from './commands/sources.js';
 import { EXIT_USAGE, warn } from './output.js';
 
 async function main(): Promise<void> {
@@ -15,6 +17,8 @@ async function main(): Promise<void> {
     .command(convertCommand)
     .command(inspectCommand)
     .command(scoreCommand)
+    .command(benchCommand)
+    .command(sourcesCommand)
     .demandCommand(1, 'name a command')
     .strict()
     .help()

@@ -344,6 +344,7 @@ export async function probeUrl(url: string, init: RequestInit): Promise<{ status
   const started = performance.now();
   const response = await httpRequest(url, init);
   const latencyMs = Math.round(performance.now() - started);
+  response.body.on('error', () => undefined); // destroying an unread body reports an abort
   response.body.destroy();
   return { status: response.status, url: response.url, latencyMs, headers: response.headers };
 }

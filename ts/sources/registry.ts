@@ -61,7 +61,7 @@ function musiq(name: string, hubName: string, description: string, scoreRange: [
     local: [`${name}_ckpt.npz`, `${name}.npz`, `${name}.onnx`, name],
     // The hub SavedModels take a fixed 1217-token sequence (49 + 144 + 1024 native patches, musiq-semantics.md
     // §9 mode B); the published script and its .npz checkpoints use every native patch (mode A).
-    patchCaps: { tfhub: 1024, kaggle: 1024, npz: 'all', local: 'all' },
+    patchCaps: { tfhub: 1024, kaggle: 1024, npz: 'all' },
   };
 }
 
@@ -227,7 +227,7 @@ export function mergeRegistry(config: SourcesConfig, builtins: readonly ModelEnt
       scoreRange: override.numClasses && override.numClasses > 1 ? [1, override.numClasses] : [0, 100],
       numClasses: 1,
       local: [],
-      patchCaps: { npz: 'all', local: 'all' },
+      patchCaps: { npz: 'all' },
     };
     const entry: ModelEntry = { ...base, patchCaps: { ...base.patchCaps, ...override.patchCaps } };
     if (override.description !== undefined) entry.description = override.description;

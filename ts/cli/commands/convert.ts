@@ -1,28 +1,63 @@
-// `musiq-native convert --from <checkpoint> --out <model.onnx>`
-import type { CommandModule } from 'yargs';
+// `musiq-native convert --from <checkpoint> --out <model.onnx>`, or `convert --model <name>`: the model is
+// fetched through the sources chain (caches, TF Hub, Kaggle Models, .npz URL, local files) and converted into
+// the cache (and copied to --out when given).
+import { copyFile } from 'node:fs/promises';
+import type { Argv, CommandModule } from 'yargs';
 import { convertFrom } from '../../convert/convert-from.js';
-import { warn } from '../output.js';
+import { sidecarPath, writeFileAtomic, type ModelSidecar } from '../../convert/convert.js';
+import { resolveNamedModel } from '../../sources/chain.js';
+import { SOURCE_LABELS } from '../../sources/registry.js';
+import { UsageError, warn } from '../output.js';
+import { sourceOptions, sourceOptionsFrom, type SourceArgs } from '../source-options.js';
 
-interface ConvertArgs {
-  from: string;
-  out: string;
+interface ConvertArgs extends SourceArgs {
+  from?: string;
+  model?: string;
+  out?: string;
   name?: string;
+}
+
+function describe(sidecar: ModelSidecar): string {
+  const c = sidecar.config;
+  if (!c) return `${sidecar.name}; score range ${sidecar.scoreRange?.join('..')}`;
+  return (
+    `${sidecar.name}: hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, ` +
+    `MLP ${c.mlpDim}, ${c.numClasses} class${c.numClasses > 1 ? 'es' : ''}, ${c.numScales} scales; score range ${sidecar.scoreRange.join('..')}`
+  );
 }
 
 export const convertCommand: CommandModule<object, ConvertArgs> = {
   command: 'convert',
-  describe: 'convert a MUSIQ .npz checkpoint to an ONNX model (plus a .json sidecar)',
-  builder: (y) =>
-    y
-      .option('from', { type: 'string', demandOption: true, describe: 'checkpoint (.npz)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'ONNX model to write' })
-      .option('name', { type: 'string', describe: 'model name (default: from the file name, e.g. koniq)' }),
+  describe: 'convert a checkpoint (.npz, SavedModel folder) to an ONNX model plus a .json sidecar; or fetch and convert a model by name',
+  builder: (y: Argv) =>
+    sourceOptions(
+      y
+        .option('from', { type: 'string', describe: 'checkpoint: .npz file, SavedModel folder or converted .onnx' })
+        .option('model', { type: 'string', describe: 'model name (koniq, spaq, ava, paq2piq, vila, or one from the config): fetched and converted into the cache' })
+        .option('out', { type: 'string', describe: 'ONNX model to write (with --model: a copy of the cached one)' })
+        .option('name', { type: 'string', describe: 'model name for --from (default: from the file name, e.g. koniq)' })
+        .conflicts('from', 'model')
+        .check((argv) => {
+          if (!argv.from && !argv.model) throw new UsageError('name a checkpoint with --from (and --out), or a model with --model');
+          if (argv.from && !argv.out) throw new UsageError('--from needs --out (the ONNX model to write)');
+          if (argv.model && argv.name) throw new UsageError('--name is for --from; with --model the name is the model’s');
+          return true;
+        }),
+    ) as unknown as Argv<ConvertArgs>,
   handler: async (argv) => {
-    const sidecar = await convertFrom(argv.from, argv.out, { name: argv.name, warn });
-    const c = sidecar.config;
-    warn(
-      `musiq-native: wrote ${argv.out} (${sidecar.name}: hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, ` +
-        `MLP ${c.mlpDim}, ${c.numClasses} class${c.numClasses > 1 ? 'es' : ''}, ${c.numScales} scales; score range ${sidecar.scoreRange.join('..')})`,
-    );
+    if (argv.from) {
+      const sidecar = await convertFrom(argv.from, argv.out!, { name: argv.name, warn });
+      warn(`musiq-native: wrote ${argv.out} (${describe(sidecar)})`);
+      return;
+    }
+    const result = await resolveNamedModel(argv.model!, sourceOptionsFrom(argv));
+    const origin =
+      result.source === 'cache' ? 'already in the models cache' : `from ${SOURCE_LABELS[result.source]}${result.from === 'source cache' ? ' (its cache)' : ''}`;
+    warn(`musiq-native: ${result.path} ${origin} (${describe(result.sidecar)})`);
+    if (argv.out) {
+      await copyFile(result.path, argv.out);
+      await writeFileAtomic(sidecarPath(argv.out), `${JSON.stringify(result.sidecar, null, 2)}\n`);
+      warn(`musiq-native: wrote ${argv.out}`);
+    }
   },
 };

@@ -1,0 +1,358 @@
+// The fallback chain: a model name → a converted ONNX model in <cache>/models/<name>.onnx.
+//   1. the models cache (no network, no lock);
+//   2. the caches of the sources, in order (TF Hub's and kagglehub's folders, our .npz downloads): no network;
+//   3. the sources themselves, in order (default TF Hub → Kaggle Models → .npz URL → local files), each failure
+//      logged in one line with its reason and the next source named, in the style of the original system;
+//      --offline skips the network sources. With `parallel`, the network sources are probed at once and the
+//      first healthy one is tried first (the other probes are cancelled).
+// One process at a time resolves a given model (a lock next to it); the others wait and then find it cached.
+// Each network outcome goes into <cache>/sources-health.json, which `rank` uses to order sources on later runs.
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { sidecarPath, type ModelSidecar } from '../convert/convert.js';
+import { convertFrom, UnsupportedArtifactError } from '../convert/convert-from.js';
+import { orderFor, removeEmptyDirs, resolveSettings, type Artifact, type ChainOptions, type Resolver, type Settings, type SourceContext } from './context.js';
+import { scrub } from './credentials.js';
+import { SourceError, type FailureKind } from './http.js';
+import { kaggleResolver } from './kaggle.js';
+import { localResolver } from './local.js';
+import { withLock } from './lock.js';
+import { npzUrlResolver } from './npz-url.js';
+import { offers, SOURCE_LABELS, type ModelEntry, type SourceKind } from './registry.js';
+import { tfhubResolver } from './tfhub.js';
+
+export type { ChainOptions, SourceOptions } from './context.js';
+
+export const RESOLVERS: Record<SourceKind, Resolver> = {
+  tfhub: tfhubResolver,
+  kaggle: kaggleResolver,
+  npz: npzUrlResolver,
+  local: localResolver,
+};
+
+export const NETWORK_KINDS: readonly SourceKind[] = ['tfhub', 'kaggle', 'npz'];
+
+export class UnknownModelError extends Error {
+  override name = 'UnknownModelError';
+}
+
+export interface SourceFailure {
+  kind: SourceKind;
+  /** 'cache' when the source's cache held something unusable. */
+  stage: 'cache' | 'source';
+  reason: FailureKind;
+  message: string;
+}
+
+export class SourceChainError extends Error {
+  override name = 'SourceChainError';
+  constructor(
+    message: string,
+    readonly failures: SourceFailure[],
+  ) {
+    super(message);
+  }
+}
+
+export interface ChainResult {
+  name: string;
+  path: string;
+  sidecar: ModelSidecar;
+  /** 'cache' = the models cache already held it; else the source whose artifact was converted. */
+  source: 'cache' | SourceKind;
+  /** Whether the artifact came from the source's cache (no network) or was fetched now. */
+  from?: 'source cache' | 'fetched';
+  artifact?: Artifact;
+  failures: SourceFailure[];
+}
+
+/** <cache>/models/<name>.onnx */
+export function convertedModelPath(name: string, ctx: Pick<SourceContext, 'cacheRoot'>): string {
+  return join(ctx.cacheRoot, 'models', `${name}.onnx`);
+}
+
+async function readConverted(path: string): Promise<ModelSidecar | undefined> {
+  if (!existsSync(path) || !existsSync(sidecarPath(path))) return undefined;
+  try {
+    const sidecar = JSON.parse(await readFile(sidecarPath(path), 'utf8')) as ModelSidecar;
+    return sidecar.format === 'musiq-native-model' ? sidecar : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line, no secrets. */
+function oneLine(text: string, ctx: SourceContext): string {
+  return scrub(text.replace(/\s*\n\s*/g, ' ').trim(), ctx.secrets);
+}
+
+/** A SourceError for anything a resolver or the conversion threw. */
+export function asSourceError(error: unknown): SourceError {
+  if (error instanceof SourceError) return error;
+  if (error instanceof UnsupportedArtifactError) return new SourceError('unsupported', `not implemented for this format (${error.message})`, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new SourceError('invalid', message, { cause: error });
+}
+
+/** Converts an artifact into the models cache (temporary names, renamed when complete and checked). */
+async function convertInto(model: ModelEntry, artifact: Artifact, out: string, ctx: SourceContext): Promise<ModelSidecar> {
+  const temp = join(dirname(out), `.${model.name}.${randomUUID().slice(0, 8)}.onnx`);
+  try {
+    let sidecar: ModelSidecar;
+    try {
+      sidecar = await convertFrom(artifact.path, temp, { name: model.name, signal: ctx.signal, warn: (line) => ctx.log(`  ${line}`) });
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      if (error instanceof UnsupportedArtifactError) throw asSourceError(error);
+      throw new SourceError('invalid', `conversion failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    const classes = sidecar.config?.numClasses;
+    if (classes !== undefined && classes !== model.numClasses) {
+      throw new SourceError('invalid', `the ${artifact.kind} has a ${classes}-class head, but ${model.name} has ${model.numClasses}`);
+    }
+    await rename(temp, out);
+    await rename(sidecarPath(temp), sidecarPath(out));
+    return sidecar;
+  } finally {
+    await rm(temp, { force: true });
+    await rm(sidecarPath(temp), { force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Health record
+
+export interface SourceHealth {
+  ok: number;
+  fail: number;
+  lastOk: boolean;
+  lastError?: string;
+  /** Time to the first answer of the last probe or download, in milliseconds. */
+  latencyMs?: number;
+  at: string;
+}
+
+export type HealthRecord = Partial<Record<SourceKind, SourceHealth>>;
+
+export function healthPath(ctx: Pick<SourceContext, 'cacheRoot'>): string {
+  return join(ctx.cacheRoot, 'sources-health.json');
+}
+
+export async function readHealth(ctx: Pick<SourceContext, 'cacheRoot'>): Promise<HealthRecord> {
+  try {
+    return JSON.parse(await readFile(healthPath(ctx), 'utf8')) as HealthRecord;
+  } catch {
+    return {};
+  }
+}
+
+export async function recordHealth(ctx: SourceContext, kind: SourceKind, ok: boolean, detail: { latencyMs?: number; error?: string }): Promise<void> {
+  try {
+    const record = await readHealth(ctx);
+    const previous = record[kind] ?? { ok: 0, fail: 0, lastOk: ok, at: '' };
+    record[kind] = {
+      ok: previous.ok + (ok ? 1 : 0),
+      fail: previous.fail + (ok ? 0 : 1),
+      lastOk: ok,
+      ...(ok ? {} : { lastError: detail.error }),
+      latencyMs: detail.latencyMs ?? previous.latencyMs,
+      at: new Date().toISOString(),
+    };
+    const path = healthPath(ctx);
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}`;
+    await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`);
+    await rename(temp, path);
+  } catch {
+    // The record is a hint; never fail a resolution over it.
+  }
+}
+
+/** Sources that worked last time first (fastest first), then unknown ones, then those that failed last. */
+export function rankOrder(order: SourceKind[], health: HealthRecord): SourceKind[] {
+  const group = (kind: SourceKind): number => {
+    const h = health[kind];
+    if (!h) return 1;
+    return h.lastOk ? 0 : 2;
+  };
+  return order
+    .map((kind, index) => ({ kind, index }))
+    .sort((a, b) => {
+      const ga = group(a.kind);
+      const gb = group(b.kind);
+      if (ga !== gb) return ga - gb;
+      if (ga === 0) {
+        const la = health[a.kind]?.latencyMs ?? Infinity;
+        const lb = health[b.kind]?.latencyMs ?? Infinity;
+        if (la !== lb) return la - lb;
+      }
+      return a.index - b.index;
+    })
+    .map((entry) => entry.kind);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export function lookupModel(name: string, settings: Settings): ModelEntry {
+  const model = settings.registry.get(name);
+  if (!model) {
+    throw new UnknownModelError(
+      `unknown model '${name}': the registry has ${[...settings.registry.keys()].join(', ')}` +
+        ` (add models in ${settings.configFile ?? 'a config file (--config)'})`,
+    );
+  }
+  return model;
+}
+
+/** The sources tried for a model, in the order of this run (ranked when asked). */
+export async function sourcesFor(model: ModelEntry, settings: Settings): Promise<SourceKind[]> {
+  let order = orderFor(model, settings).filter((kind) => offers(model, kind));
+  if (settings.ctx.rank) order = rankOrder(order, await readHealth(settings.ctx));
+  return order;
+}
+
+/** Probes the network sources at once; the first available one wins and the other probes are cancelled. */
+async function raceProbes(model: ModelEntry, kinds: SourceKind[], ctx: SourceContext): Promise<{ winner?: SourceKind; failed: Map<SourceKind, SourceError> }> {
+  const failed = new Map<SourceKind, SourceError>();
+  if (kinds.length === 0) return { failed };
+  const controllers = new Map(kinds.map((kind) => [kind, new AbortController()]));
+  const winner = await new Promise<SourceKind | undefined>((resolve) => {
+    let pending = kinds.length;
+    for (const kind of kinds) {
+      const controller = controllers.get(kind)!;
+      const signal = ctx.signal ? AbortSignal.any([ctx.signal, controller.signal]) : controller.signal;
+      RESOLVERS[kind]
+        .probe(model, { ...ctx, signal })
+        .then(async (result) => {
+          if (result.status === 'available') {
+            await recordHealth(ctx, kind, true, { latencyMs: result.latencyMs });
+            resolve(kind);
+          } else {
+            const kindOf: FailureKind = result.status === 'auth needed' ? 'auth' : result.status === 'not found' ? 'not-found' : 'http';
+            failed.set(kind, new SourceError(kindOf, result.status === 'auth needed' ? `authentication required (${result.detail})` : result.detail));
+          }
+        })
+        .catch((error: unknown) => {
+          if (!controller.signal.aborted) failed.set(kind, asSourceError(error));
+        })
+        .finally(() => {
+          if (--pending === 0) resolve(undefined);
+        });
+    }
+  });
+  for (const [kind, controller] of controllers) if (kind !== winner) controller.abort(new Error('another source answered first'));
+  return { winner, failed };
+}
+
+/**
+ * Resolves a registry model to a converted ONNX model in the cache, trying the caches first and then the
+ * sources in order. Throws UnknownModelError for a name the registry lacks, SourceChainError when no source
+ * could provide it.
+ */
+export async function resolveNamedModel(name: string, options: ChainOptions = {}, given?: Settings): Promise<ChainResult> {
+  const settings = given ?? resolveSettings(options);
+  const { ctx } = settings;
+  const model = lookupModel(name, settings);
+  const out = convertedModelPath(name, ctx);
+  const ready = await readConverted(out);
+  if (ready) return { name, path: out, sidecar: ready, source: 'cache', failures: [] };
+  await mkdir(dirname(out), { recursive: true });
+  try {
+    return await withLock(
+      `${out}.lock`,
+      { pollMs: ctx.lockPollMs, signal: ctx.signal, onWait: (holder) => ctx.log(`waiting for ${holder}, which is preparing ${name}`) },
+      async () => {
+        // Another process may have finished it while we waited.
+        const done = await readConverted(out);
+        if (done) return { name, path: out, sidecar: done, source: 'cache' as const, failures: [] };
+        return runChain(model, out, settings);
+      },
+    );
+  } finally {
+    if (!existsSync(out)) await removeEmptyDirs(dirname(out), ctx.cacheRoot);
+  }
+}
+
+async function runChain(model: ModelEntry, out: string, settings: Settings): Promise<ChainResult> {
+  const { ctx } = settings;
+  const name = model.name;
+  const failures: SourceFailure[] = [];
+  const order = await sourcesFor(model, settings);
+  const label = (kind: SourceKind): string => SOURCE_LABELS[kind];
+
+  // Caches: no network.
+  for (const kind of order) {
+    let artifact: Artifact | undefined;
+    try {
+      artifact = await RESOLVERS[kind].cached(model, ctx);
+      if (!artifact) continue;
+      ctx.log(`Loading ${name} from the ${label(kind)} cache: ${artifact.path}`);
+      const sidecar = await convertInto(model, artifact, out, ctx);
+      ctx.log(`✓ ${name} loaded from the ${label(kind)} cache (converted to ${out})`);
+      return { name, path: out, sidecar, source: kind, from: 'source cache', artifact, failures };
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      const failure = asSourceError(error);
+      failures.push({ kind, stage: 'cache', reason: failure.kind, message: oneLine(failure.message, ctx) });
+      ctx.log(`⚠ the ${label(kind)} cache of ${name} is unusable: ${oneLine(failure.message, ctx)}; trying the sources`);
+    }
+  }
+
+  let attempts = order;
+  if (ctx.offline) {
+    const skipped = attempts.filter((kind) => NETWORK_KINDS.includes(kind));
+    attempts = attempts.filter((kind) => !NETWORK_KINDS.includes(kind));
+    if (skipped.length > 0) ctx.log(`offline: not trying ${skipped.map(label).join(', ')} for ${name}`);
+  }
+  const probeFailures = new Map<SourceKind, SourceError>();
+  if (ctx.parallel && !ctx.offline) {
+    const network = attempts.filter((kind) => NETWORK_KINDS.includes(kind));
+    if (network.length > 1) {
+      const { winner, failed } = await raceProbes(model, network, ctx);
+      for (const [kind, error] of failed) probeFailures.set(kind, error);
+      if (winner) {
+        ctx.log(`${label(winner)} answered first for ${name}; the other probes were cancelled`);
+        attempts = [winner, ...attempts.filter((kind) => kind !== winner)];
+      }
+    }
+  }
+
+  for (const [index, kind] of attempts.entries()) {
+    const resolver = RESOLVERS[kind];
+    const next = attempts[index + 1];
+    const fallback = next ? `falling back to ${label(next)}` : 'no sources left';
+    const probeFailure = probeFailures.get(kind);
+    if (probeFailure) {
+      failures.push({ kind, stage: 'source', reason: probeFailure.kind, message: oneLine(probeFailure.message, ctx) });
+      ctx.log(`⚠ ${label(kind)} failed for ${name}: ${oneLine(probeFailure.message, ctx)}; ${fallback}`);
+      continue;
+    }
+    ctx.log(`Loading ${name} from ${label(kind)}: ${resolver.location(model, ctx)}`);
+    const started = performance.now();
+    try {
+      const artifact = await resolver.fetch(model, ctx);
+      const fetchedMs = Math.round(performance.now() - started);
+      const sidecar = await convertInto(model, artifact, out, ctx);
+      if (NETWORK_KINDS.includes(kind)) await recordHealth(ctx, kind, true, { latencyMs: fetchedMs });
+      ctx.log(`✓ ${name} loaded from ${label(kind)} (converted to ${out})`);
+      return { name, path: out, sidecar, source: kind, from: 'fetched', artifact, failures };
+    } catch (error) {
+      if (ctx.signal?.aborted) throw error;
+      const failure = asSourceError(error);
+      const message = oneLine(failure.message, ctx);
+      failures.push({ kind, stage: 'source', reason: failure.kind, message });
+      if (NETWORK_KINDS.includes(kind)) await recordHealth(ctx, kind, false, { error: message });
+      ctx.log(`⚠ ${label(kind)} failed for ${name}: ${message}; ${fallback}`);
+    }
+  }
+  const tried = failures.filter((f) => f.stage === 'source').map((f) => `${label(f.kind)}: ${f.message}`);
+  const none =
+    order.length === 0
+      ? 'it offers no source'
+      : tried.length === 0
+        ? 'offline, and no cache holds it'
+        : `${tried.join('; ')}${ctx.offline ? '; offline, so the network sources were not tried' : ''}`;
+  throw new SourceChainError(`no source could provide ${name} (${none})`, failures);
+}
