@@ -7,14 +7,15 @@ import type { ModelSidecar } from '../convert/convert.js';
 import { fitsBatch, padBatch, type BatchLimits } from './batching.js';
 import { combineScores, DEFAULT_WEIGHTS, normalizeScore, type Combined } from './combine.js';
 import { InferenceWorker } from './inference-worker.js';
-import { resolveModel } from './model.js';
+import { resolveModel, type ResolvedModel } from './model.js';
+import type { ChainOptions } from '../sources/context.js';
 import { musiqPreprocessing, type PreparedInput, type Preprocessing } from './preprocessing.js';
 import type { Device } from './session.js';
 
 export type NativePatches = 'all' | number;
 
 export interface ScorerOptions extends DecodeOptions {
-  /** Models to run: `demo`, or paths of converted .onnx models. */
+  /** Models to run: registry names (`koniq`, `spaq`, `ava`, `paq2piq`, `vila`), paths of converted .onnx models, or `demo`. */
   models: string[];
   device?: Device;
   threads?: number;
@@ -28,6 +29,8 @@ export interface ScorerOptions extends DecodeOptions {
   prefetch?: number;
   /** Weights of the combined score (default: KonIQ 0.30, SPAQ 0.25, PaQ-2-PiQ 0.20, VILA 0.15, AVA 0.10). */
   weights?: Record<string, number>;
+  /** How registry names (`koniq`, `vila`…) are found: offline, config file, mirrors, source order. */
+  sources?: ChainOptions;
   log?: (line: string) => void;
 }
 
@@ -104,7 +107,9 @@ function toAsyncIterator<T>(items: Iterable<T> | AsyncIterable<T>): AsyncIterato
 
 export async function createScorer(options: ScorerOptions): Promise<Scorer> {
   if (options.models.length === 0) throw new Error('createScorer: name at least one model');
-  const resolved = await Promise.all(options.models.map((spec) => resolveModel(spec)));
+  // One after the other, so that the sources chain's messages for each model do not interleave.
+  const resolved: ResolvedModel[] = [];
+  for (const spec of options.models) resolved.push(await resolveModel(spec, options.sources));
   const names = resolved.map((r) => r.sidecar.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate) throw new Error(`model '${duplicate}' is named twice`);
