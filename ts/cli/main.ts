@@ -6,6 +6,7 @@ import { hideBin } from 'yargs/helpers';
 import { benchCommand } from './commands/bench.js';
 import { convertCommand } from './commands/convert.js';
 import { inspectCommand } from './commands/inspect.js';
+import { modelsCommand } from './commands/models.js';
 import { scoreCommand } from './commands/score.js';
 import { sourcesCommand } from './commands/sources.js';
 import { EXIT_USAGE, warn } from './output.js';
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
     .command(convertCommand)
     .command(inspectCommand)
     .command(scoreCommand)
+    .command(modelsCommand)
     .command(benchCommand)
     .command(sourcesCommand)
     .demandCommand(1, 'name a command')

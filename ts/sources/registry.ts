@@ -31,6 +31,8 @@ export interface ModelEntry {
   architecture: 'musiq' | 'vila';
   /** Documented output range (model card). */
   scoreRange: [number, number];
+  /** Which end of the range is better: higher for every MUSIQ and VILA head (their training targets are MOS and aesthetic ratings). */
+  better: 'higher';
   numClasses: number;
   /** TF Hub handle, as Python's tensorflow_hub is given it (its sha1 names the cache folder). */
   tfhub?: string;
@@ -54,6 +56,7 @@ function musiq(name: string, hubName: string, description: string, scoreRange: [
     description,
     architecture: 'musiq',
     scoreRange,
+    better: 'higher',
     numClasses,
     tfhub: `https://tfhub.dev/google/musiq/${hubName}/1`,
     kaggle: `google/musiq/tensorFlow2/${hubName}/1`,
@@ -76,6 +79,7 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     description: 'VILA-R (aesthetics; a cosine the model card describes as 0..1)',
     architecture: 'vila',
     scoreRange: [0, 1],
+    better: 'higher',
     numClasses: 1,
     tfhub: 'https://tfhub.dev/google/vila/image/1',
     kaggle: 'google/vila/tensorFlow2/image/1',
@@ -225,6 +229,7 @@ export function mergeRegistry(config: SourcesConfig, builtins: readonly ModelEnt
       description: 'user model',
       architecture: 'musiq',
       scoreRange: override.numClasses && override.numClasses > 1 ? [1, override.numClasses] : [0, 100],
+      better: 'higher',
       numClasses: 1,
       local: [],
       patchCaps: { npz: 'all' },
