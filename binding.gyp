@@ -9,6 +9,7 @@
       "sources": [
         "native/gaussian_resize.cc",
         "native/patch_tokens.cc",
+        "native/vila_resize.cc",
         "native/addon.cc"
       ],
       "include_dirs": [

@@ -1,4 +1,5 @@
-// Thin N-API layer over the plain C++ kernels in patch_tokens.{h,cc}.
+// Thin N-API layer over the plain C++ kernels in patch_tokens.{h,cc} and
+// vila_resize.{h,cc}.
 //
 // extractTokens(pixels: Uint8Array, height: number, width: number,
 //               options: { longerSides: number[], maxNativePatches: number })
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "patch_tokens.h"
+#include "vila_resize.h"
 
 namespace {
 
@@ -98,6 +100,23 @@ Napi::Value TokensToArrayBuffer(Napi::Env env, musiq::TokenBuffer* tokens,
   std::memcpy(dst, tokens->get(), bytes);
   tokens->reset();
   return Napi::Value(env, ab);
+}
+
+// Copies a typed array's bytes so a worker never reads JS-owned memory.
+// Returns null (after rejecting `early`) when out of memory.
+std::unique_ptr<uint8_t[]> CopyPixels(Napi::Env env, const Napi::TypedArray& ta,
+                                      Napi::Promise::Deferred* early) {
+  const size_t bytes = ta.ByteLength();
+  std::unique_ptr<uint8_t[]> copy(new (std::nothrow) uint8_t[bytes]);
+  if (!copy) {
+    early->Reject(MakeError(env, "out of memory copying " + std::to_string(bytes) +
+                                     " pixel bytes").Value());
+    return nullptr;
+  }
+  std::memcpy(copy.get(), static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) +
+                              ta.ByteOffset(),
+              bytes);
+  return copy;
 }
 
 class ExtractWorker : public Napi::AsyncWorker {
@@ -237,21 +256,120 @@ Napi::Value ExtractTokens(const Napi::CallbackInfo& info) {
     return early.Promise();
   }
 
-  // Copy the input so the worker never reads JS-owned memory.
-  std::unique_ptr<uint8_t[]> copy(new (std::nothrow) uint8_t[bytes]);
-  if (!copy) {
-    early.Reject(MakeError(env, "out of memory copying " + std::to_string(bytes) +
-                                    " pixel bytes").Value());
-    return early.Promise();
-  }
-  std::memcpy(copy.get(), static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) +
-                              ta.ByteOffset(),
-              bytes);
+  std::unique_ptr<uint8_t[]> copy = CopyPixels(env, ta, &early);
+  if (!copy) return early.Promise();
 
   auto* worker = new ExtractWorker(env, std::move(copy), bytes, height, width,
                                    std::move(options));
   Napi::Promise promise = worker->Promise();
   worker->Queue();  // the worker deletes itself after OnOK/OnError
+  return promise;
+}
+
+// VILA-R input: same contract as ExtractWorker (input copied, kernel on the
+// libuv pool, result handed over without a copy).
+class VilaWorker : public Napi::AsyncWorker {
+ public:
+  VilaWorker(Napi::Env env, std::unique_ptr<uint8_t[]> pixels, size_t bytes,
+             int64_t height, int64_t width, musiq::VilaOptions options)
+      : Napi::AsyncWorker(env, "musiq:vilaPreprocess"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        pixels_(std::move(pixels)),
+        bytes_(bytes),
+        height_(height),
+        width_(width),
+        options_(options) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    musiq::Status st = musiq::VilaPreprocess(pixels_.get(), bytes_, height_, width_,
+                                             options_, &result_);
+    pixels_.reset();
+    if (!st.ok()) SetError(st.error);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    const size_t count = static_cast<size_t>(options_.crop * options_.crop * musiq::kChannels);
+    Napi::Value ab = TokensToArrayBuffer(env, &result_, count * sizeof(float));
+    if (ab.IsEmpty() || env.IsExceptionPending()) {
+      Reject(env, "could not allocate the VILA input array");
+      return;
+    }
+    Napi::Float32Array pixels = Napi::Float32Array::New(env, count, ab.As<Napi::ArrayBuffer>(), 0);
+    if (env.IsExceptionPending()) {
+      Reject(env, "could not create the VILA input Float32Array");
+      return;
+    }
+    deferred_.Resolve(pixels);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    deferred_.Reject(MakeError(env, e.Message()).Value());
+  }
+
+ private:
+  void Reject(Napi::Env env, const char* what) {
+    if (env.IsExceptionPending()) {
+      deferred_.Reject(env.GetAndClearPendingException().Value());
+    } else {
+      deferred_.Reject(MakeError(env, what).Value());
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  std::unique_ptr<uint8_t[]> pixels_;
+  size_t bytes_;
+  int64_t height_;
+  int64_t width_;
+  musiq::VilaOptions options_;
+  musiq::TokenBuffer result_;
+};
+
+// vilaPreprocess(pixels: Uint8Array, height, width, { resize, crop })
+//   => Promise<Float32Array> (crop x crop x 3, in [0, 1])
+Napi::Value VilaPreprocess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) {
+    return ThrowTypeError(env, "vilaPreprocess(pixels, height, width, options) expects 4 arguments, got " +
+                                   std::to_string(info.Length()));
+  }
+  if (!info[0].IsTypedArray() ||
+      (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array &&
+       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_clamped_array)) {
+    return ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  int64_t height = 0, width = 0;
+  if (!GetInteger(info[1], &height)) return ThrowTypeError(env, "height must be an integer");
+  if (!GetInteger(info[2], &width)) return ThrowTypeError(env, "width must be an integer");
+  if (!info[3].IsObject()) return ThrowTypeError(env, "options must be an object");
+  Napi::Object opts = info[3].As<Napi::Object>();
+  musiq::VilaOptions options;
+  Napi::Value resize = opts.Get("resize");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!GetInteger(resize, &options.resize)) return ThrowTypeError(env, "options.resize must be an integer");
+  Napi::Value crop = opts.Get("crop");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!GetInteger(crop, &options.crop)) return ThrowTypeError(env, "options.crop must be an integer");
+
+  const size_t bytes = ta.ByteLength();
+  Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
+  musiq::Status st = musiq::CheckVilaInput(height, width, bytes, options);
+  if (!st.ok()) {
+    early.Reject(MakeError(env, st.error).Value());
+    return early.Promise();
+  }
+  std::unique_ptr<uint8_t[]> copy = CopyPixels(env, ta, &early);
+  if (!copy) return early.Promise();
+  auto* worker = new VilaWorker(env, std::move(copy), bytes, height, width, options);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
   return promise;
 }
 
@@ -293,6 +411,8 @@ Napi::Value ResizedSize(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("extractTokens", Napi::Function::New(env, ExtractTokens, "extractTokens"));
+  exports.Set("vilaPreprocess", Napi::Function::New(env, VilaPreprocess, "vilaPreprocess"));
+  exports.Set("vilaMaxResize", Napi::Number::New(env, static_cast<double>(musiq::kVilaMaxResize)));
   exports.Set("hashIndices", Napi::Function::New(env, HashIndices, "hashIndices"));
   exports.Set("resizedSize", Napi::Function::New(env, ResizedSize, "resizedSize"));
   exports.Set("tokenWidth", Napi::Number::New(env, static_cast<double>(musiq::kTokenWidth)));

@@ -33,9 +33,18 @@ export interface NativeExtractOptions {
   maxNativePatches: number;
 }
 
+/** VILA input geometry: resize the whole image to resize×resize, then centre-crop crop×crop. */
+export interface NativeVilaOptions {
+  resize: number;
+  crop: number;
+}
+
 /** What musiq_native.node exports (native/addon.cc). */
 export interface NativeBinding {
   extractTokens(pixels: Uint8Array, height: number, width: number, options: NativeExtractOptions): Promise<NativeTokenResult>;
+  /** crop×crop×3 float32 in [0, 1] (native/vila_resize.h). */
+  vilaPreprocess(pixels: Uint8Array, height: number, width: number, options: NativeVilaOptions): Promise<Float32Array>;
+  readonly vilaMaxResize: number;
   hashIndices(count: number): Int32Array;
   resizedSize(height: number, width: number, longerSide: number): [number, number];
   readonly tokenWidth: number;
@@ -85,7 +94,7 @@ export function loadNativeBinding(): NativeBinding {
       const why = err instanceof Error ? err.message : String(err);
       throw new NativeLoadError(`cannot load the native addon ${path}: ${why}\nTo fix it, ${FIX}.`, { cause: err });
     }
-    if (typeof binding.extractTokens !== 'function' || binding.tokenWidth !== 3075) {
+    if (typeof binding.extractTokens !== 'function' || typeof binding.vilaPreprocess !== 'function' || binding.tokenWidth !== 3075) {
       throw new NativeLoadError(`${path} is not a compatible musiq-native addon (stale build?). To fix it, ${FIX}.`);
     }
     cached = binding;

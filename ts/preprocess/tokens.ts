@@ -1,6 +1,6 @@
 // MUSIQ multi-scale tokens (musiq-semantics.md §3–9), computed by the native addon on the libuv thread pool.
 // TS validates and defaults the options; the C++ kernel re-checks every size and never trusts the input.
-import { loadNativeBinding, type NativeScaleLayout } from './addon.js';
+import { loadNativeBinding, type NativeBinding, type NativeScaleLayout } from './addon.js';
 
 /** Floats per token row: 3072 patch values + hash position + scale id + mask. */
 export const TOKEN_WIDTH = 3075;
@@ -71,7 +71,7 @@ function invalid(name: string, expected: string, actual: unknown): never {
   throw new TypeError(`Expected ${expected} for ${name} but received ${describe(actual)}`);
 }
 
-function checkSide(name: string, v: unknown, max: number): number {
+export function checkSide(name: string, v: unknown, max: number): number {
   if (!isInt(v)) invalid(name, 'an integer', v);
   if (v < 1 || v > max) throw new RangeError(`Expected ${name} in [1, ${max}] but received ${v}`);
   return v;
@@ -82,16 +82,7 @@ function checkSide(name: string, v: unknown, max: number): number {
  * Pixels match the TensorFlow reference to float32 bit level.
  */
 export async function extractTokens(image: RgbImage, options: ExtractTokensOptions = {}): Promise<TokenSet> {
-  if (typeof image !== 'object' || image === null) invalid('image', 'an object {data, height, width}', image);
-  const { data } = image;
-  if (!(data instanceof Uint8Array)) invalid('image.data', 'a Uint8Array of H×W×3 RGB bytes', data);
-  const height = checkSide('image.height', image.height, MAX_SIDE);
-  const width = checkSide('image.width', image.width, MAX_SIDE);
-  if (data.length !== height * width * CHANNELS) {
-    throw new RangeError(
-      `image.data has ${data.length} bytes, expected height*width*3 = ${height * width * CHANNELS} for a ${height}x${width} (HxW) RGB image`,
-    );
-  }
+  const { data, height, width } = checkImage(image);
 
   const sidesIn = options.longerSides ?? DEFAULT_LONGER_SIDES;
   if (!Array.isArray(sidesIn)) invalid('options.longerSides', 'an array of integers', sidesIn);
@@ -104,33 +95,52 @@ export async function extractTokens(image: RgbImage, options: ExtractTokensOptio
   const { signal } = options;
   signal?.throwIfAborted();
 
+  const result = await runNative(
+    (binding) => binding.extractTokens(data, height, width, { longerSides, maxNativePatches: nativePatches === 'all' ? -1 : nativePatches }),
+    signal,
+  );
+  return { ...result, nativePatches };
+}
+
+/** Checks an RGB image's fields and byte count before it reaches the addon. */
+export function checkImage(image: RgbImage): RgbImage {
+  if (typeof image !== 'object' || image === null) invalid('image', 'an object {data, height, width}', image);
+  const { data } = image;
+  if (!(data instanceof Uint8Array)) invalid('image.data', 'a Uint8Array of H×W×3 RGB bytes', data);
+  const height = checkSide('image.height', image.height, MAX_SIDE);
+  const width = checkSide('image.width', image.width, MAX_SIDE);
+  if (data.length !== height * width * CHANNELS) {
+    throw new RangeError(
+      `image.data has ${data.length} bytes, expected height*width*3 = ${height * width * CHANNELS} for a ${height}x${width} (HxW) RGB image`,
+    );
+  }
+  return { data, height, width };
+}
+
+/**
+ * Runs one native pass: its errors become PreprocessError with the caller's stack, and an abort rejects at
+ * once (the native pass still runs to completion in the background).
+ */
+export async function runNative<T>(start: (binding: NativeBinding) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const binding = loadNativeBinding();
   const caller = new Error();  // captures the caller's stack for native errors
-  const work = binding
-    .extractTokens(data, height, width, { longerSides, maxNativePatches: nativePatches === 'all' ? -1 : nativePatches })
-    .catch((err: unknown) => {
-      const error = new PreprocessError(err instanceof Error ? err.message : String(err), { cause: err });
-      error.stack = `${error.name}: ${error.message}${caller.stack?.slice(caller.stack.indexOf('\n')) ?? ''}`;
-      throw error;
-    });
-
-  let result;
-  if (!signal) {
-    result = await work;
-  } else {
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      result = await Promise.race([work, aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort!);
-      work.catch(() => undefined);  // an abandoned pass must not raise an unhandled rejection
-    }
+  const work = start(binding).catch((err: unknown) => {
+    const error = new PreprocessError(err instanceof Error ? err.message : String(err), { cause: err });
+    error.stack = `${error.name}: ${error.message}${caller.stack?.slice(caller.stack.indexOf('\n')) ?? ''}`;
+    throw error;
+  });
+  if (!signal) return work;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort!);
+    work.catch(() => undefined);  // an abandoned pass must not raise an unhandled rejection
   }
-  return { ...result, nativePatches };
 }
 
 /** Legacy nearest-neighbour hash indices (§7) of one axis with `count` patches, from the native kernel. */
