@@ -19,6 +19,10 @@ export interface BenchOptions {
   threads: Array<number | undefined>;
   /** Images per batch to sweep. */
   batches: number[];
+  /** Generated image sizes to run (default: all of BENCH_SIZES; 1024×768 with quick). */
+  sizes?: ReadonlyArray<readonly [number, number]>;
+  /** Models per pass to run: 1 and/or 4 (default both; 1 with quick). */
+  modelCounts?: number[];
   workDir: string;
   log: (line: string) => void;
 }
@@ -153,34 +157,35 @@ interface Plan {
   models: number;
 }
 
-async function plans(options: BenchOptions): Promise<Plan[]> {
+async function plans(options: BenchOptions, modelCounts: readonly number[]): Promise<Plan[]> {
   const { quick, workDir } = options;
   const out: Plan[] = [];
-  const sizes = quick ? BENCH_SIZES.filter(([w]) => w === 1024) : BENCH_SIZES;
+  const sizes = options.sizes ?? (quick ? BENCH_SIZES.filter(([w]) => w === 1024) : BENCH_SIZES);
   for (const size of sizes) {
+    // 12 MP at full resolution is ~12k tokens per image: two images and one model keep the run bounded.
     const huge = size[0] * size[1] > 4e6;
     const images = await generatedImages(workDir, size, quick ? 3 : huge ? 2 : 6);
     for (const mode of ['all', 1024] as const) {
-      out.push({ label: sizeLabel(size), images, mode, models: 1 });
-      if (!quick && !huge) out.push({ label: sizeLabel(size), images, mode, models: 4 });
+      for (const models of modelCounts) if (models === 1 || !huge) out.push({ label: sizeLabel(size), images, mode, models });
     }
   }
-  if (!quick) out.push({ label: 'sample photos', images: samplePhotos(), mode: 'all', models: 4 });
+  if (!quick && !options.sizes && modelCounts.includes(4)) out.push({ label: 'sample photos', images: samplePhotos(), mode: 'all', models: 4 });
   return out;
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const { log } = options;
-  const { paths, weights } = await benchModels(options.quick ? 1 : MODEL_SLOTS.length, log);
+  const modelCounts = options.modelCounts ?? (options.quick ? [1] : [1, MODEL_SLOTS.length]);
+  const { paths, weights } = await benchModels(Math.max(...modelCounts), log);
   const ceiling = await measureGemmCeiling({ device: options.device, threads: options.threads[0], seconds: options.quick ? 1 : 3 });
   log(`bench: GEMM ceiling ${ceiling.gflops.toFixed(1)} GFLOP/s (MatMul ${ceiling.shape.join('×')})`);
-  const preprocess = await preprocessSpeed(options.quick ? [[1024, 768]] : BENCH_SIZES, options.quick ? 0.5 : 2);
+  const preprocess = await preprocessSpeed(options.sizes ?? (options.quick ? [[1024, 768]] : BENCH_SIZES), options.quick ? 0.5 : 2);
   const workloads: WorkloadResult[] = [];
   let device = 'cpu';
-  const allPlans = await plans(options);
+  const allPlans = await plans(options, modelCounts);
   for (const threads of options.threads) {
     for (const batch of options.batches) {
-      for (const modelCount of [1, 4]) {
+      for (const modelCount of modelCounts) {
         const selected = allPlans.filter((p) => p.models === modelCount);
         if (selected.length === 0) continue;
         for (const mode of ['all', 1024] as const) {
