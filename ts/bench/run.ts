@@ -118,7 +118,10 @@ async function runWorkload(
     const reportStarted = performance.now();
     latencies.push(reportStarted - pulledAt.get(record.input as string)!);
     if (record.error) throw record.error;
-    for (const sidecar of sidecars) flops += musiqFlops(sidecar.config, record.result.scores[sidecar.name]!.tokens).total;
+    for (const sidecar of sidecars) {
+      // The FLOP model covers MUSIQ only; VILA models add none.
+      if (sidecar.architecture === 'musiq') flops += musiqFlops(sidecar.config, record.result.scores[sidecar.name]!.tokens).total;
+    }
     JSON.stringify(record.result); // the report stage: what `score` does per record
     reportMs += performance.now() - reportStarted;
   }

@@ -8,24 +8,38 @@ import { PACKAGE_VERSION } from '../version.js';
 import { readNpz } from './npz.js';
 import { buildMusiqGraph } from './musiq-graph.js';
 import { CHECKPOINT_PREFIX, musiqParamsFrom, toFloat32, type MusiqConfig, type ParamTree } from './musiq-params.js';
+import type { VilaConfig } from './vila-params.js';
+import type { GraphBuilder } from '../onnx/graph.js';
 
-export interface ModelSidecar {
+interface SidecarBase {
   format: 'musiq-native-model';
   formatVersion: 1;
   name: string;
-  architecture: 'musiq';
-  config: MusiqConfig;
   /** Documented output range of the score, used to normalise it to 0..1. */
   scoreRange: [number, number];
   higherIsBetter: true;
-  /** `logit` for one class, `expectation-1-to-N` for a softmax over N classes. */
+  /** `logit` for one class, `expectation-1-to-N` for a softmax over N classes, `cosine` for VILA. */
   scoreRule: string;
-  preprocessing: { longerSides: number[]; nativePatches: 'all' | number; patchSize: number; hashGridSize: number };
   source: { kind: string; file: string; sha256: string };
   /** Set for models whose weights are random: their numbers are not quality scores. */
   demo?: string;
   producer: string;
 }
+
+export interface MusiqSidecar extends SidecarBase {
+  architecture: 'musiq';
+  config: MusiqConfig;
+  preprocessing: { longerSides: number[]; nativePatches: 'all' | number; patchSize: number; hashGridSize: number };
+}
+
+export interface VilaSidecar extends SidecarBase {
+  architecture: 'vila';
+  config: VilaConfig;
+  /** Squash to resize×resize (TF1 legacy bilinear), centre crop crop×crop (vila.md §2). */
+  preprocessing: { resize: number; crop: number };
+}
+
+export type ModelSidecar = MusiqSidecar | VilaSidecar;
 
 /** Score ranges documented on the model cards (musiq-semantics.md §14), keyed by checkpoint name. */
 const KNOWN_RANGES: Record<string, [number, number]> = {
@@ -33,6 +47,8 @@ const KNOWN_RANGES: Record<string, [number, number]> = {
   spaq: [0, 100],
   paq2piq: [0, 100],
   ava: [1, 10],
+  // A cosine in [-1, 1] that the model card describes as 0..1 (vila.md §1): normalising clips it to 0..1.
+  vila: [0, 1],
 };
 
 export function sidecarPath(modelPath: string): string {
@@ -90,7 +106,7 @@ export interface WriteModelOptions {
 }
 
 /** Builds the ONNX graph for a parameter tree and writes the model and its sidecar. */
-export async function writeMusiqModel(params: ParamTree, outPath: string, options: WriteModelOptions): Promise<ModelSidecar> {
+export async function writeMusiqModel(params: ParamTree, outPath: string, options: WriteModelOptions): Promise<MusiqSidecar> {
   const validated = musiqParamsFrom(params, options.source.file);
   const { config } = validated;
   if (config.numClasses !== 1 && config.numClasses !== 10) {
@@ -98,7 +114,7 @@ export async function writeMusiqModel(params: ParamTree, outPath: string, option
       `${options.source.file} has a ${config.numClasses}-class head; musiq-native scores quality (1 class) and aesthetics (10 classes) checkpoints only`,
     );
   }
-  const sidecar: ModelSidecar = {
+  const sidecar: MusiqSidecar = {
     format: 'musiq-native-model',
     formatVersion: 1,
     name: options.name,
@@ -117,15 +133,19 @@ export async function writeMusiqModel(params: ParamTree, outPath: string, option
     ...(options.demo ? { demo: options.demo } : {}),
     producer: `musiq-native ${PACKAGE_VERSION}`,
   };
-  const graph = buildMusiqGraph(validated.params, config);
+  await writeModelFiles(buildMusiqGraph(validated.params, config), outPath, sidecar, `MUSIQ ${options.name}`);
+  return sidecar;
+}
+
+/** Writes the ONNX model (the sidecar copied into its metadata) and the sidecar next to it. */
+export async function writeModelFiles(graph: GraphBuilder, outPath: string, sidecar: ModelSidecar, what: string): Promise<void> {
   const bytes = graph.serialize({
     producerVersion: PACKAGE_VERSION,
-    docString: `MUSIQ ${options.name} converted from ${basename(options.source.file)}`,
+    docString: `${what} converted from ${basename(sidecar.source.file)}`,
     metadata: { 'musiq-native': JSON.stringify(sidecar) },
   });
   await writeFileAtomic(outPath, bytes);
   await writeFileAtomic(sidecarPath(outPath), `${JSON.stringify(sidecar, null, 2)}\n`);
-  return sidecar;
 }
 
 export interface ConvertNpzOptions {
@@ -135,7 +155,7 @@ export interface ConvertNpzOptions {
 }
 
 /** `musiq-native convert --from file.npz --out model.onnx` */
-export async function convertNpz(npzPath: string, outPath: string, options: ConvertNpzOptions = {}): Promise<ModelSidecar> {
+export async function convertNpz(npzPath: string, outPath: string, options: ConvertNpzOptions = {}): Promise<MusiqSidecar> {
   const [params, sha256] = await Promise.all([readMusiqNpz(npzPath, options), sha256File(npzPath)]);
   return writeMusiqModel(params, outPath, {
     name: options.name ?? modelNameFromFile(npzPath),

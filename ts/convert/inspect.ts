@@ -1,5 +1,5 @@
 // `musiq-native inspect`: what a SavedModel folder, an .npz checkpoint or an .onnx model holds, and what
-// musiq-native recognises it as. Reading is complete (every SavedModel tensor's checksum is verified), so a
+// musiq-native recognises it as (MUSIQ or VILA-R). Reading is complete (every SavedModel tensor's checksum is verified), so a
 // report that says "recognised" means the artifact would convert.
 import { artifactKind } from './convert-from.js';
 import { modelNameFromFile, readMusiqNpz } from './convert.js';
@@ -10,6 +10,9 @@ import { jax2tfLowering, type Jax2tfLowering } from './savedmodel/jax2tf.js';
 import { modelNameFromFolder } from './savedmodel/convert.js';
 import { mapMusiqVariables, musiqPatchCap, readMusiqParams } from './savedmodel/musiq-mapping.js';
 import { readSavedModel, SavedModelError, type SavedModel, type SavedModelSummary } from './savedmodel/saved-model.js';
+import { readVilaNpz } from './vila-convert.js';
+import { VILA_TEXT_EMBEDDING_KEY, vilaParamsFrom, type VilaConfig } from './vila-params.js';
+import { looksLikeVila, readVilaSavedModel } from './vila-savedmodel.js';
 
 export interface TensorListing {
   name: string;
@@ -19,6 +22,7 @@ export interface TensorListing {
 
 export type Recognition =
   | { recognised: true; model: 'musiq'; name: string; config: MusiqConfig; nativePatches: 'all' | number; notes: string[] }
+  | { recognised: true; model: 'vila'; name: string; config: VilaConfig; notes: string[] }
   | { recognised: false; reason: string };
 
 export interface ForwardPass {
@@ -41,10 +45,9 @@ export type InspectReport =
   | { kind: 'npz'; path: string; tensors: TensorListing[]; recognition: Recognition }
   | ({ kind: 'onnx'; path: string; metadataKeys: string[]; recognition: Recognition } & Omit<OnnxModelInfo, 'metadata'>);
 
-const REBUILT = 'musiq-native does not run it: it rebuilds the known MUSIQ architecture from the variables';
-
 function forwardPass(sm: SavedModel): ForwardPass {
   const lowering = jax2tfLowering(sm.metaGraph);
+  const REBUILT = `musiq-native does not run it: it rebuilds the known ${looksLikeVila(sm) ? 'VILA-R' : 'MUSIQ'} architecture from the variables`;
   const callModules = lowering.callModules.map((m) => ({ ...m, parameterNames: m.parameterNames.length }));
   let description: string;
   if (lowering.kind === 'native') {
@@ -67,8 +70,14 @@ function notRecognised(error: unknown): Recognition {
   throw error;
 }
 
-async function recogniseSavedModel(sm: SavedModel): Promise<Recognition> {
+/** What a SavedModel converts to, or why it does not. */
+export async function recogniseSavedModel(sm: SavedModel): Promise<Recognition> {
   try {
+    if (looksLikeVila(sm)) {
+      const tree = await readVilaSavedModel(sm);
+      const { config } = vilaParamsFrom(tree.params, tree.textEmbedding, sm.dir);
+      return { recognised: true, model: 'vila', name: modelNameFromFolder(sm.dir), config, notes: ['prompt embedding: a unit-norm graph constant'] };
+    }
     const mapping = mapMusiqVariables(sm);
     const { config } = await readMusiqParams(sm, mapping);
     const cap = musiqPatchCap(sm, config.numScales);
@@ -100,8 +109,14 @@ async function inspectNpz(path: string): Promise<InspectReport> {
   const arrays = await readNpz(path);
   let recognition: Recognition;
   try {
-    const { config } = musiqParamsFrom(await readMusiqNpz(path), path);
-    recognition = { recognised: true, model: 'musiq', name: modelNameFromFile(path), config, nativePatches: 'all', notes: ['parameters: opt/target/…'] };
+    const vila = await readVilaNpz(path);
+    if (vila) {
+      const { config } = vilaParamsFrom(vila.params, vila.textEmbedding, path);
+      recognition = { recognised: true, model: 'vila', name: modelNameFromFile(path), config, notes: [`parameters: params/…; prompt embedding: ${VILA_TEXT_EMBEDDING_KEY}`] };
+    } else {
+      const { config } = musiqParamsFrom(await readMusiqNpz(path), path);
+      recognition = { recognised: true, model: 'musiq', name: modelNameFromFile(path), config, nativePatches: 'all', notes: ['parameters: opt/target/…'] };
+    }
   } catch (error) {
     recognition = notRecognised(error);
   }
@@ -112,16 +127,18 @@ async function inspectNpz(path: string): Promise<InspectReport> {
 async function inspectOnnx(path: string): Promise<InspectReport> {
   const { metadata, ...info } = await readOnnxModel(path);
   const { sidecar } = info;
-  const recognition: Recognition = sidecar
-    ? {
-        recognised: true,
-        model: 'musiq',
-        name: sidecar.name,
-        config: sidecar.config,
-        nativePatches: sidecar.preprocessing.nativePatches,
-        notes: [`converted from ${sidecar.source.kind} ${sidecar.source.file}`, `model description from the ${info.sidecarFrom === 'file' ? 'sidecar file' : 'ONNX metadata'}`],
-      }
-    : { recognised: false, reason: 'no musiq-native sidecar (.onnx.json) and no musiq-native metadata: not a model musiq-native converted' };
+  let recognition: Recognition = {
+    recognised: false,
+    reason: 'no musiq-native sidecar (.onnx.json) and no musiq-native metadata: not a model musiq-native converted',
+  };
+  if (sidecar) {
+    const notes = [`converted from ${sidecar.source.kind} ${sidecar.source.file}`, `model description from the ${info.sidecarFrom === 'file' ? 'sidecar file' : 'ONNX metadata'}`];
+    const { name } = sidecar;
+    recognition =
+      sidecar.architecture === 'vila'
+        ? { recognised: true, model: 'vila', name, config: sidecar.config, notes }
+        : { recognised: true, model: 'musiq', name, config: sidecar.config, nativePatches: sidecar.preprocessing.nativePatches, notes };
+  }
   return { kind: 'onnx', path, ...info, metadataKeys: Object.keys(metadata), recognition };
 }
 

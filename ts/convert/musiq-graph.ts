@@ -3,6 +3,7 @@
 // Outputs `logits` (batch, classes) and `score` (batch): the logit for 1 class, the softmax expectation over
 // 1..10 for 10 classes.
 import { GraphBuilder } from '../onnx/graph.js';
+import { layerNorm, linear } from '../onnx/layers.js';
 import { PATCH_SIZE as PATCH, PATCH_VALUES, TOKEN_WIDTH } from '../preprocess/tokens.js';
 import { STEM_CONVS, type MusiqConfig, type ParamTree, type Tensor } from './musiq-params.js';
 
@@ -142,14 +143,11 @@ class MusiqGraph {
   }
 
   private layerNorm(x: string, key: string): string {
-    return this.g.op('LayerNormalization', [x, this.weight(`${key}/scale`), this.weight(`${key}/bias`)], {
-      axis: -1,
-      epsilon: { float: 1e-6 },
-    });
+    return layerNorm(this.g, x, this.weight(`${key}/scale`), this.weight(`${key}/bias`), 1e-6);
   }
 
   private dense(x: string, key: string): string {
-    return this.g.op('Add', [this.g.op('MatMul', [x, this.weight(`${key}/kernel`)]), this.weight(`${key}/bias`)]);
+    return linear(this.g, x, this.weight(`${key}/kernel`), this.weight(`${key}/bias`));
   }
 
   /** tanh-approximation GELU (jax.nn.gelu default), written out for opset 17. */

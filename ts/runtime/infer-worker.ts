@@ -31,7 +31,9 @@ async function handle(request: WorkerRequest): Promise<WorkerReply> {
         const session = sessions[index];
         if (!session) throw new Error(`no session ${index}`);
         const out = await session.run(feeds);
-        outputs.push({ logits: out.logits!.data as Float32Array, scores: out.score!.data as Float32Array, classes: out.logits!.dims[1] ?? 1 });
+        // VILA has no logits output: its score is the one value per image.
+        const logits = out.logits ?? out.score!;
+        outputs.push({ logits: logits.data as Float32Array, scores: out.score!.data as Float32Array, classes: logits.dims[1] ?? 1 });
       }
       return { id: request.id, type: 'ran', outputs };
     }

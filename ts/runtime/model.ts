@@ -26,7 +26,7 @@ export async function readSidecar(modelPath: string): Promise<ModelSidecar> {
     );
   }
   const sidecar = JSON.parse(await readFile(path, 'utf8')) as ModelSidecar;
-  if (sidecar.format !== 'musiq-native-model' || sidecar.architecture !== 'musiq') {
+  if (sidecar.format !== 'musiq-native-model' || (sidecar.architecture !== 'musiq' && sidecar.architecture !== 'vila')) {
     throw new ModelNotFoundError(`${path} is not a musiq-native model description`);
   }
   return sidecar;

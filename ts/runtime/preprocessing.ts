@@ -1,8 +1,10 @@
 // Model inputs prepared from a decoded image. Models with the same preprocessing share one pass per image:
-// the four MUSIQ checkpoints differ only in their native-patch cap, so one or two passes serve them all.
+// the four MUSIQ checkpoints differ only in their native-patch cap, so one or two passes serve them all; VILA
+// adds one pass of its own (squash, crop, /255).
 import type { DecodedImage } from '../image/decode.js';
 import { extractTokens, MASK_COLUMN, TOKEN_WIDTH, type TokenSet } from '../preprocess/tokens.js';
-import type { ModelSidecar } from '../convert/convert.js';
+import type { MusiqSidecar, VilaSidecar } from '../convert/convert.js';
+import { vilaPixels } from '../preprocess/vila.js';
 
 /** One image's model input. Batches stack inputs along a new first axis, padding `shape[0]` with zeros. */
 export interface PreparedInput {
@@ -40,7 +42,7 @@ export function dropPaddingRows(set: TokenSet): PreparedInput {
 
 const PATCH = 32;
 
-export function musiqPreprocessing(sidecar: ModelSidecar, nativePatches: 'all' | number, maxTokens: number): Preprocessing {
+export function musiqPreprocessing(sidecar: MusiqSidecar, nativePatches: 'all' | number, maxTokens: number): Preprocessing {
   const { longerSides } = sidecar.preprocessing;
   const resizedRows = longerSides.reduce((sum, side) => sum + Math.ceil(side / PATCH) ** 2, 0);
   return {
@@ -58,6 +60,19 @@ export function musiqPreprocessing(sidecar: ModelSidecar, nativePatches: 'all' |
         );
       }
       return dropPaddingRows(await extractTokens(image, { longerSides, nativePatches, signal }));
+    },
+  };
+}
+
+/** VILA: one crop×crop×3 image in [0, 1]; `tokens` counts its patches (fixed, so batches need no padding). */
+export function vilaPreprocessing(sidecar: VilaSidecar): Preprocessing {
+  const { resize, crop } = sidecar.preprocessing;
+  const tokens = (crop / sidecar.config.patchSize) ** 2;
+  return {
+    key: `vila:${resize}:${crop}`,
+    inputName: 'pixels',
+    async prepare(image, signal) {
+      return { data: await vilaPixels(image, { resize, crop }, signal), shape: [crop, crop, 3], tokens };
     },
   };
 }

@@ -9,7 +9,7 @@ import { combineScores, DEFAULT_WEIGHTS, normalizeScore, type Combined } from '.
 import { InferenceWorker } from './inference-worker.js';
 import { resolveModel, type ResolvedModel } from './model.js';
 import type { ChainOptions } from '../sources/context.js';
-import { musiqPreprocessing, type PreparedInput, type Preprocessing } from './preprocessing.js';
+import { musiqPreprocessing, vilaPreprocessing, type PreparedInput, type Preprocessing } from './preprocessing.js';
 import type { Device } from './session.js';
 
 export type NativePatches = 'all' | number;
@@ -35,15 +35,16 @@ export interface ScorerOptions extends DecodeOptions {
 }
 
 export interface ModelScore {
-  /** The model's output as published (logit, or softmax expectation for AVA). */
+  /** The model's output as published (logit, softmax expectation for AVA, cosine for VILA). */
   score: number;
   /** `score` mapped to 0..1 by the model's documented range, clipped. */
   normalized: number;
   /** Raw logits, for multi-class heads. */
   logits?: number[];
-  /** Tokens the model saw (padding excluded). */
+  /** Tokens the model saw (padding excluded; VILA: its patches). */
   tokens: number;
-  nativePatches: NativePatches;
+  /** MUSIQ models: the native-resolution patch cap used. */
+  nativePatches?: NativePatches;
   /** Set when the model has random demo weights. */
   demo?: string;
 }
@@ -85,7 +86,8 @@ export interface Scorer {
 interface ModelEntry {
   sidecar: ModelSidecar;
   index: number;
-  nativePatches: NativePatches;
+  /** MUSIQ only. */
+  nativePatches?: NativePatches;
 }
 
 interface PreparedImage {
@@ -116,18 +118,20 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
 
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const groups = new Map<string, Group>();
+  const addToGroup = (entry: ModelEntry, preprocessing: Preprocessing): ModelEntry => {
+    const group = groups.get(preprocessing.key) ?? { preprocessing, models: [] };
+    group.models.push(entry);
+    groups.set(preprocessing.key, group);
+    return entry;
+  };
   const entries: ModelEntry[] = resolved.map(({ sidecar }, index) => {
+    if (sidecar.architecture === 'vila') return addToGroup({ sidecar, index }, vilaPreprocessing(sidecar));
     const override = options.nativePatches;
     const nativePatches =
       override === undefined ? sidecar.preprocessing.nativePatches
       : typeof override === 'object' ? (override[sidecar.name] ?? sidecar.preprocessing.nativePatches)
       : override;
-    const entry = { sidecar, index, nativePatches };
-    const preprocessing = musiqPreprocessing(sidecar, nativePatches, maxTokens);
-    const group = groups.get(preprocessing.key) ?? { preprocessing, models: [] };
-    group.models.push(entry);
-    groups.set(preprocessing.key, group);
-    return entry;
+    return addToGroup({ sidecar, index, nativePatches }, musiqPreprocessing(sidecar, nativePatches, maxTokens));
   });
   const groupList = [...groups.values()];
 
@@ -180,7 +184,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
             normalized: normalizeScore(score, sidecar.scoreRange),
             ...(classes > 1 ? { logits: Array.from(logits.subarray(i * classes, (i + 1) * classes)) } : {}),
             tokens: sets[i]!.tokens,
-            nativePatches,
+            ...(nativePatches === undefined ? {} : { nativePatches }),
             ...(sidecar.demo ? { demo: sidecar.demo } : {}),
           };
         });

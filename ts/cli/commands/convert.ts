@@ -5,6 +5,7 @@ import { copyFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { convertFrom } from '../../convert/convert-from.js';
 import { sidecarPath, writeFileAtomic, type ModelSidecar } from '../../convert/convert.js';
+import { describeVila } from '../../convert/vila-params.js';
 import { resolveNamedModel } from '../../sources/chain.js';
 import { SOURCE_LABELS } from '../../sources/registry.js';
 import { UsageError, warn } from '../output.js';
@@ -18,8 +19,9 @@ interface ConvertArgs extends SourceArgs {
 }
 
 function describe(sidecar: ModelSidecar): string {
+  if (!sidecar.config) return `${sidecar.name}; score range ${sidecar.scoreRange?.join('..')}`;
+  if (sidecar.architecture === 'vila') return `${sidecar.name}: VILA-R ${describeVila(sidecar.config)}; score: cosine, normalised by clipping to 0..1`;
   const c = sidecar.config;
-  if (!c) return `${sidecar.name}; score range ${sidecar.scoreRange?.join('..')}`;
   return (
     `${sidecar.name}: hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, ` +
     `MLP ${c.mlpDim}, ${c.numClasses} class${c.numClasses > 1 ? 'es' : ''}, ${c.numScales} scales; score range ${sidecar.scoreRange.join('..')}`

@@ -3,6 +3,7 @@
 import type { CommandModule } from 'yargs';
 import { inspectArtifact, type InspectReport, type Recognition, type TensorListing } from '../../convert/inspect.js';
 import type { TensorSpec } from '../../convert/savedmodel/saved-model.js';
+import { describeVila } from '../../convert/vila-params.js';
 
 interface InspectArgs {
   path: string;
@@ -27,6 +28,7 @@ function specLine(direction: string, name: string, spec: TensorSpec): string {
 
 function recognitionLines(r: Recognition): string[] {
   if (!r.recognised) return ['recognised as: nothing musiq-native converts', ...r.reason.split('\n').map((l) => `  ${l}`)];
+  if (r.model === 'vila') return [`recognised as: VILA-R '${r.name}': ${describeVila(r.config)}`, ...r.notes.map((n) => `  ${n}`)];
   const c = r.config;
   return [
     `recognised as: MUSIQ '${r.name}': hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads of ${c.headDim}, MLP ${c.mlpDim}, ` +

@@ -60,7 +60,7 @@ const BLOCK_LEAVES = [
 const LEAVES_PER_BLOCK = BLOCK_LEAVES.length;
 
 /** Python's order for tuples of str: component by component, each by code point. */
-function comparePaths(a: string, b: string): number {
+export function comparePaths(a: string, b: string): number {
   const x = a.split('/');
   const y = b.split('/');
   for (let i = 0; i < Math.min(x.length, y.length); i++) {
@@ -79,7 +79,7 @@ export function musiqFlattenOrder(numLayers: number): string[] {
 const VALUE_SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE';
 
 /** A variable's names without checkpoint decorations: its object path, its name, and its unescaped key. */
-function variableNames(v: SavedVariableInfo): string[] {
+export function variableNames(v: SavedVariableInfo): string[] {
   const names = [v.path, v.name.replace(/:\d+$/, '')];
   if (v.checkpointKey?.endsWith(VALUE_SUFFIX)) {
     // trackable_utils.escape_local_name: '.' → '..' and '/' → '.S' inside a local name.
@@ -88,7 +88,7 @@ function variableNames(v: SavedVariableInfo): string[] {
   return names.filter((n): n is string => Boolean(n));
 }
 
-function describeVariables(variables: readonly SavedVariableInfo[], limit = 12): string {
+export function describeVariables(variables: readonly SavedVariableInfo[], limit = 12): string {
   const lines = variables.slice(0, limit).map((v) => `${v.path ?? v.name} ${v.dtype} ${describeShape(v.shape ?? [])}`);
   if (variables.length > limit) lines.push(`… and ${variables.length - limit} more`);
   return lines.map((l) => `\n    ${l}`).join('');
@@ -99,7 +99,7 @@ function expectedLeaves(): string {
 }
 
 /** `<attr>/<i>` lists of variables, with indices 0..n-1 each present once. */
-function variableLists(variables: readonly SavedVariableInfo[]): Map<string, SavedVariableInfo[]> {
+export function variableLists(variables: readonly SavedVariableInfo[]): Map<string, SavedVariableInfo[]> {
   const lists = new Map<string, SavedVariableInfo[]>();
   for (const v of variables) {
     const match = v.path ? /^(.+)\/(\d+)$/.exec(v.path) : null;
