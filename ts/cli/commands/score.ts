@@ -143,6 +143,7 @@ async function score(argv: ScoreArgs): Promise<number> {
       const seconds = (performance.now() - started) / 1000;
       warn(
         `musiq-native: ${(s.inferredImages / seconds).toFixed(2)} images/s over ${seconds.toFixed(1)} s; ${s.batches} batches; ` +
+          `${s.decoded} decodes; preprocessing passes: ${Object.entries(s.preprocessed).map(([key, n]) => `${key} ${n}`).join(', ')}; ` +
           `busy time: decode ${(s.decodeMs / 1000).toFixed(1)} s, preprocess ${(s.preprocessMs / 1000).toFixed(1)} s, ` +
           `inference ${(s.inferenceMs / 1000).toFixed(1)} s; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,
       );
@@ -163,7 +164,7 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
   builder: (y: Argv) =>
     sourceOptions(y)
       .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'image files, folders (recursive) or globs' })
-      .option('model', { type: 'string', demandOption: true, describe: "model(s), comma-separated: converted .onnx paths, or 'demo' (random weights, offline)" })
+      .option('model', { type: 'string', demandOption: true, describe: "model(s), comma-separated: names (koniq, vila, ...), converted .onnx paths (MUSIQ or VILA), or 'demo' (random weights, offline)" })
       .option('format', { choices: ['jsonl', 'csv', 'json', 'table'] as const, default: 'jsonl' as const, describe: 'output format' })
       .option('output', { alias: 'o', type: 'string', describe: 'write results to FILE (atomically, when the run ends)' })
       .option('resume', { type: 'boolean', default: false, describe: 'skip images already scored in --output FILE' })
