@@ -1,7 +1,8 @@
 // Native VILA preprocessing (legacy TF1 bilinear squash, centre crop, /255) against the fixtures' numpy reference.
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../ts/image/decode.js';
-import { vilaGeometry, vilaPixels } from '../ts/preprocess/vila.js';
+import { loadNativeBinding } from '../ts/preprocess/addon.js';
+import { VILA_MAX_RESIZE, vilaGeometry, vilaPixels } from '../ts/preprocess/vila.js';
 import { maxAbsDiff, readNpyFloats, vilaManifest, vilaPath } from './helpers/vila-fixtures.js';
 
 const { tolerances, config } = vilaManifest;
@@ -28,9 +29,10 @@ describe('VILA preprocessing', () => {
   });
 
   it('rejects bad sizes with a message naming the field', async () => {
+    expect(loadNativeBinding().vilaMaxResize).toBe(VILA_MAX_RESIZE); // TS checks the limit the kernel enforces
     const image = { data: new Uint8Array(12), height: 2, width: 2 };
     await expect(vilaPixels(image, { resize: 0, crop: 1 })).rejects.toThrow(RangeError);
-    await expect(vilaPixels(image, { resize: 0, crop: 1 })).rejects.toThrow(/Expected geometry.resize in \[1, 4096\] but received 0/);
+    await expect(vilaPixels(image, { resize: 0, crop: 1 })).rejects.toThrow(new RegExp(`Expected geometry.resize in \\[1, ${VILA_MAX_RESIZE}\\] but received 0`));
     await expect(vilaPixels(image, { resize: 8, crop: 9 })).rejects.toThrow(/Expected geometry.crop in \[1, 8\] but received 9/);
     await expect(vilaPixels({ ...image, height: 3 }, { resize: 8, crop: 4 })).rejects.toThrow(/image.data has 12 bytes, expected height\*width\*3 = 18/);
     const px = await vilaPixels(image, { resize: 8, crop: 4 });

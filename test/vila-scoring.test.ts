@@ -1,6 +1,6 @@
 // VILA alongside MUSIQ in one run: every image decoded once, each model's preprocessing run once per image, both
 // scores per image; through the API (scorer stats) and through `musiq-native score --model musiq.onnx,vila.onnx`.
-import { mkdtemp } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -62,5 +62,21 @@ describe('MUSIQ and VILA in one pass', () => {
     expect(run.lines).toHaveLength(photos.length);
     for (const line of run.lines) checkScores(photos.find((p) => p.path === line.path)!, line.scores as ImageScore['scores']);
     expect(run.stderr).toContain(`${photos.length} decodes; preprocessing passes: ${MUSIQ_KEY} ${photos.length}, ${VILA_KEY} ${photos.length}`);
+  });
+});
+
+describe('--model vila by name', () => {
+  it('offline, from a vila_params.npz in the checkpoints folder: converted once through the sources chain, then scored', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'musiq-vila-name-'));
+    const checkpoints = join(root, 'checkpoints');
+    await mkdir(checkpoints);
+    await copyFile(vilaPath(vilaManifest.params.file), join(checkpoints, 'vila_params.npz'));
+    const photo = vilaManifest.cases[0]!;
+    await writeFile(join(root, 'sources.json'), '{}'); // no user config leaks in
+    const env = { MUSIQ_NATIVE_CACHE: join(root, 'cache'), MUSIQ_NATIVE_CONFIG: join(root, 'sources.json') };
+    const run = await runCli(['score', vilaPath(photo.image), '--model', 'vila', '--offline', '--checkpoints-dir', checkpoints, '--device', 'cpu'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.lines[0]).toMatchObject({ model: 'vila' });
+    expect(Math.abs((run.lines[0]!.score as number) - photo.score)).toBeLessThanOrEqual(vilaManifest.tolerances.score);
   });
 });

@@ -18,7 +18,7 @@ function softplus(x: number): number {
 }
 
 /** x / sqrt(Σx² + 1e-12) in float64, rounded once (py_utils.l2_normalize). */
-export function l2Normalize(x: Float32Array): Float32Array {
+function l2Normalize(x: Float32Array): Float32Array {
   const norm = Math.sqrt(x.reduce((s, v) => s + v * v, 0) + L2_EPSILON);
   return x.map((v) => v / norm);
 }

@@ -15,7 +15,7 @@ const FIXED_COUNT = VILA_FIXED_LEAVES.length + POOLERS.length * VILA_POOLER_LEAV
 const MARKERS = /(^|\/)(contrastive_img_pooler|generative_img_pooler|transformers_stack\/x_layers_\d+)\//;
 
 /** Where to get a VILA model when the SavedModel cannot be read. */
-export const VILA_ALTERNATIVES =
+const VILA_ALTERNATIVES =
   'convert the VILA parameters instead (`musiq-native convert --from vila_params.npz --out vila.onnx`, keys params/… and ' +
   `${VILA_TEXT_EMBEDDING_KEY}), or install an already converted model (\`musiq-native convert --from vila.onnx --out …\`)`;
 
@@ -63,7 +63,7 @@ function byFlattenOrder(variables: readonly SavedVariableInfo[]): Map<string, Sa
 }
 
 /** Float32 constants of shape [D] (or [1, D]) with unit L2 norm: candidates for the prompt embedding. */
-export function unitVectorConstants(sm: SavedModel, dims: number): Array<{ node: string; data: Float32Array }> {
+function unitVectorConstants(sm: SavedModel, dims: number): Array<{ node: string; data: Float32Array }> {
   const found: Array<{ node: string; data: Float32Array }> = [];
   for (const { function: fn, node } of allNodes(sm.metaGraph)) {
     const tensor = node.op === 'Const' ? node.attr.value?.tensor : undefined;

@@ -83,8 +83,8 @@ export const BUILTIN_MODELS: readonly ModelEntry[] = [
     numClasses: 1,
     tfhub: 'https://tfhub.dev/google/vila/image/1',
     kaggle: 'google/vila/tensorFlow2/image/1',
-    // No .npz: VILA's raw weights are a Pax checkpoint (vila.md §8).
-    local: ['vila-tensorflow2-image-v1', 'vila', 'vila.onnx'],
+    // No .npz URL: VILA's raw weights are a Pax checkpoint (vila.md §8); a local .npz in the Pax layout converts.
+    local: ['vila-tensorflow2-image-v1', 'vila', 'vila.onnx', 'vila_params.npz'],
     // Fixed 224×224 input, 196 patches: no native-resolution patches to cap.
     patchCaps: {},
   },
