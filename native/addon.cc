@@ -119,26 +119,82 @@ std::unique_ptr<uint8_t[]> CopyPixels(Napi::Env env, const Napi::TypedArray& ta,
   return copy;
 }
 
-class ExtractWorker : public Napi::AsyncWorker {
+// What both preprocessing workers share: the promise, the private copy of the
+// input pixels, and the hand-over of a float result to JS without a copy.
+class PixelWorker : public Napi::AsyncWorker {
  public:
-  ExtractWorker(Napi::Env env, std::unique_ptr<uint8_t[]> pixels, size_t bytes,
-                int64_t height, int64_t width, musiq::TokenOptions options)
-      : Napi::AsyncWorker(env, "musiq:extractTokens"),
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  PixelWorker(Napi::Env env, const char* name, std::unique_ptr<uint8_t[]> pixels,
+              size_t bytes, int64_t height, int64_t width)
+      : Napi::AsyncWorker(env, name),
         deferred_(Napi::Promise::Deferred::New(env)),
         pixels_(std::move(pixels)),
         bytes_(bytes),
         height_(height),
-        width_(width),
-        options_(std::move(options)) {}
+        width_(width) {}
 
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+  // Runs the kernel on the libuv pool and frees the input copy at once.
+  template <typename Kernel>
+  void RunKernel(Kernel kernel) {
+    musiq::Status st = kernel(pixels_.get(), bytes_, height_, width_);
+    pixels_.reset();
+    if (!st.ok()) SetError(st.error);
+  }
+
+  // `count` floats of `buffer` as a Float32Array, or an empty value after
+  // rejecting the promise with `what`.
+  Napi::Float32Array FloatsOrReject(Napi::Env env, musiq::TokenBuffer* buffer,
+                                    size_t count, const char* what) {
+    Napi::Value ab = TokensToArrayBuffer(env, buffer, count * sizeof(float));
+    if (ab.IsEmpty() || env.IsExceptionPending()) {
+      Reject(env, what);
+      return Napi::Float32Array();
+    }
+    Napi::Float32Array floats = Napi::Float32Array::New(env, count, ab.As<Napi::ArrayBuffer>(), 0);
+    if (env.IsExceptionPending()) {
+      Reject(env, what);
+      return Napi::Float32Array();
+    }
+    return floats;
+  }
+
+  void Reject(Napi::Env env, const char* what) {
+    if (env.IsExceptionPending()) {
+      deferred_.Reject(env.GetAndClearPendingException().Value());
+    } else {
+      deferred_.Reject(MakeError(env, what).Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    deferred_.Reject(MakeError(env, e.Message()).Value());
+  }
+
+  Napi::Promise::Deferred deferred_;
+
+ private:
+  std::unique_ptr<uint8_t[]> pixels_;
+  size_t bytes_;
+  int64_t height_;
+  int64_t width_;
+};
+
+class ExtractWorker : public PixelWorker {
+ public:
+  ExtractWorker(Napi::Env env, std::unique_ptr<uint8_t[]> pixels, size_t bytes,
+                int64_t height, int64_t width, musiq::TokenOptions options)
+      : PixelWorker(env, "musiq:extractTokens", std::move(pixels), bytes, height, width),
+        options_(std::move(options)) {}
 
  protected:
   void Execute() override {
-    musiq::Status st = musiq::ExtractTokens(pixels_.get(), bytes_, height_,
-                                            width_, options_, &result_);
-    pixels_.reset();  // free the input copy as soon as possible
-    if (!st.ok()) SetError(st.error);
+    RunKernel([this](const uint8_t* px, size_t bytes, int64_t h, int64_t w) {
+      return musiq::ExtractTokens(px, bytes, h, w, options_, &result_);
+    });
   }
 
   void OnOK() override {
@@ -147,17 +203,8 @@ class ExtractWorker : public Napi::AsyncWorker {
     const musiq::TokenPlan& plan = result_.plan;
     const size_t count = static_cast<size_t>(plan.rows) *
                          static_cast<size_t>(musiq::kTokenWidth);
-    Napi::Value ab = TokensToArrayBuffer(env, &result_.tokens, count * sizeof(float));
-    if (ab.IsEmpty() || env.IsExceptionPending()) {
-      RejectPending(env, "could not allocate the token array");
-      return;
-    }
-    Napi::Float32Array tokens =
-        Napi::Float32Array::New(env, count, ab.As<Napi::ArrayBuffer>(), 0);
-    if (env.IsExceptionPending()) {
-      RejectPending(env, "could not create the token Float32Array");
-      return;
-    }
+    Napi::Float32Array tokens = FloatsOrReject(env, &result_.tokens, count, "could not allocate the token array");
+    if (tokens.IsEmpty()) return;
     Napi::Array layout = Napi::Array::New(env, plan.scales.size());
     for (size_t i = 0; i < plan.scales.size(); ++i) {
       layout.Set(static_cast<uint32_t>(i), LayoutToJs(env, plan.scales[i]));
@@ -168,58 +215,106 @@ class ExtractWorker : public Napi::AsyncWorker {
     out.Set("validRows", Napi::Number::New(env, static_cast<double>(plan.valid_rows)));
     out.Set("layout", layout);
     if (env.IsExceptionPending()) {
-      RejectPending(env, "could not build the result object");
+      Reject(env, "could not build the result object");
       return;
     }
     deferred_.Resolve(out);
   }
 
-  void OnError(const Napi::Error& e) override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    deferred_.Reject(MakeError(env, e.Message()).Value());
-  }
-
  private:
-  void RejectPending(Napi::Env env, const char* what) {
-    if (env.IsExceptionPending()) {
-      deferred_.Reject(env.GetAndClearPendingException().Value());
-    } else {
-      deferred_.Reject(MakeError(env, what).Value());
-    }
-  }
-
-  Napi::Promise::Deferred deferred_;
-  std::unique_ptr<uint8_t[]> pixels_;
-  size_t bytes_;
-  int64_t height_;
-  int64_t width_;
   musiq::TokenOptions options_;
   musiq::TokenResult result_;
 };
 
-Napi::Value ExtractTokens(const Napi::CallbackInfo& info) {
+// VILA-R input: same contract as ExtractWorker (input copied, kernel on the
+// libuv pool, result handed over without a copy).
+class VilaWorker : public PixelWorker {
+ public:
+  VilaWorker(Napi::Env env, std::unique_ptr<uint8_t[]> pixels, size_t bytes,
+             int64_t height, int64_t width, musiq::VilaOptions options)
+      : PixelWorker(env, "musiq:vilaPreprocess", std::move(pixels), bytes, height, width),
+        options_(options) {}
+
+ protected:
+  void Execute() override {
+    RunKernel([this](const uint8_t* px, size_t bytes, int64_t h, int64_t w) {
+      return musiq::VilaPreprocess(px, bytes, h, w, options_, &result_);
+    });
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    const size_t count = static_cast<size_t>(options_.crop * options_.crop * musiq::kChannels);
+    Napi::Float32Array pixels = FloatsOrReject(env, &result_, count, "could not allocate the VILA input array");
+    if (!pixels.IsEmpty()) deferred_.Resolve(pixels);
+  }
+
+ private:
+  musiq::VilaOptions options_;
+  musiq::TokenBuffer result_;
+};
+
+// The arguments both preprocessing calls take: (pixels: Uint8Array, height,
+// width, options: object). False after throwing a TypeError.
+struct PixelArgs {
+  Napi::TypedArray pixels;
+  int64_t height = 0;
+  int64_t width = 0;
+  Napi::Object options;
+};
+
+bool ParsePixelArgs(const Napi::CallbackInfo& info, const char* call, PixelArgs* out) {
   Napi::Env env = info.Env();
   if (info.Length() < 4) {
-    return ThrowTypeError(env, "extractTokens(pixels, height, width, options) expects 4 arguments, got " +
-                                   std::to_string(info.Length()));
+    ThrowTypeError(env, std::string(call) + "(pixels, height, width, options) expects 4 arguments, got " +
+                            std::to_string(info.Length()));
+    return false;
   }
-  if (!info[0].IsTypedArray()) {
-    return ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
+  if (!info[0].IsTypedArray() ||
+      (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array &&
+       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_clamped_array)) {
+    ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
+    return false;
   }
-  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array &&
-      ta.TypedArrayType() != napi_uint8_clamped_array) {
-    return ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
+  const char* problem = !GetInteger(info[1], &out->height) ? "height must be an integer"
+                        : !GetInteger(info[2], &out->width) ? "width must be an integer"
+                        : !info[3].IsObject()               ? "options must be an object"
+                                                            : nullptr;
+  if (problem != nullptr) {
+    ThrowTypeError(env, problem);
+    return false;
   }
-  int64_t height = 0, width = 0;
-  if (!GetInteger(info[1], &height)) return ThrowTypeError(env, "height must be an integer");
-  if (!GetInteger(info[2], &width)) return ThrowTypeError(env, "width must be an integer");
-  if (!info[3].IsObject()) return ThrowTypeError(env, "options must be an object");
-  Napi::Object opts = info[3].As<Napi::Object>();
+  out->pixels = info[0].As<Napi::TypedArray>();
+  out->options = info[3].As<Napi::Object>();
+  return true;
+}
+
+// Rejects with the kernel's size check, or copies the pixels and queues the
+// worker (which deletes itself after OnOK/OnError).
+template <typename Worker, typename Options>
+Napi::Value QueueWorker(Napi::Env env, const PixelArgs& args, musiq::Status check, Options options) {
+  Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
+  if (!check.ok()) {
+    early.Reject(MakeError(env, check.error).Value());
+    return early.Promise();
+  }
+  std::unique_ptr<uint8_t[]> copy = CopyPixels(env, args.pixels, &early);
+  if (!copy) return early.Promise();
+  auto* worker = new Worker(env, std::move(copy), args.pixels.ByteLength(), args.height,
+                            args.width, std::move(options));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+Napi::Value ExtractTokens(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PixelArgs args;
+  if (!ParsePixelArgs(info, "extractTokens", &args)) return env.Undefined();
 
   musiq::TokenOptions options;
-  Napi::Value sides = opts.Get("longerSides");
+  Napi::Value sides = args.options.Get("longerSides");
   if (env.IsExceptionPending()) return env.Undefined();
   if (!sides.IsArray()) {
     return ThrowTypeError(env, "options.longerSides must be an array of integers");
@@ -241,136 +336,33 @@ Napi::Value ExtractTokens(const Napi::CallbackInfo& info) {
     }
     options.longer_sides.push_back(side);
   }
-  Napi::Value cap = opts.Get("maxNativePatches");
+  Napi::Value cap = args.options.Get("maxNativePatches");
   if (env.IsExceptionPending()) return env.Undefined();
   if (!GetInteger(cap, &options.max_native_patches)) {
     return ThrowTypeError(env, "options.maxNativePatches must be an integer (-1 = all)");
   }
 
-  const size_t bytes = ta.ByteLength();
-  Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
   musiq::TokenPlan plan;
-  musiq::Status st = musiq::PlanTokens(height, width, bytes, options, &plan);
-  if (!st.ok()) {
-    early.Reject(MakeError(env, st.error).Value());
-    return early.Promise();
-  }
-
-  std::unique_ptr<uint8_t[]> copy = CopyPixels(env, ta, &early);
-  if (!copy) return early.Promise();
-
-  auto* worker = new ExtractWorker(env, std::move(copy), bytes, height, width,
-                                   std::move(options));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();  // the worker deletes itself after OnOK/OnError
-  return promise;
+  musiq::Status check = musiq::PlanTokens(args.height, args.width, args.pixels.ByteLength(), options, &plan);
+  return QueueWorker<ExtractWorker>(env, args, check, std::move(options));
 }
-
-// VILA-R input: same contract as ExtractWorker (input copied, kernel on the
-// libuv pool, result handed over without a copy).
-class VilaWorker : public Napi::AsyncWorker {
- public:
-  VilaWorker(Napi::Env env, std::unique_ptr<uint8_t[]> pixels, size_t bytes,
-             int64_t height, int64_t width, musiq::VilaOptions options)
-      : Napi::AsyncWorker(env, "musiq:vilaPreprocess"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        pixels_(std::move(pixels)),
-        bytes_(bytes),
-        height_(height),
-        width_(width),
-        options_(options) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    musiq::Status st = musiq::VilaPreprocess(pixels_.get(), bytes_, height_, width_,
-                                             options_, &result_);
-    pixels_.reset();
-    if (!st.ok()) SetError(st.error);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    const size_t count = static_cast<size_t>(options_.crop * options_.crop * musiq::kChannels);
-    Napi::Value ab = TokensToArrayBuffer(env, &result_, count * sizeof(float));
-    if (ab.IsEmpty() || env.IsExceptionPending()) {
-      Reject(env, "could not allocate the VILA input array");
-      return;
-    }
-    Napi::Float32Array pixels = Napi::Float32Array::New(env, count, ab.As<Napi::ArrayBuffer>(), 0);
-    if (env.IsExceptionPending()) {
-      Reject(env, "could not create the VILA input Float32Array");
-      return;
-    }
-    deferred_.Resolve(pixels);
-  }
-
-  void OnError(const Napi::Error& e) override {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
-    deferred_.Reject(MakeError(env, e.Message()).Value());
-  }
-
- private:
-  void Reject(Napi::Env env, const char* what) {
-    if (env.IsExceptionPending()) {
-      deferred_.Reject(env.GetAndClearPendingException().Value());
-    } else {
-      deferred_.Reject(MakeError(env, what).Value());
-    }
-  }
-
-  Napi::Promise::Deferred deferred_;
-  std::unique_ptr<uint8_t[]> pixels_;
-  size_t bytes_;
-  int64_t height_;
-  int64_t width_;
-  musiq::VilaOptions options_;
-  musiq::TokenBuffer result_;
-};
 
 // vilaPreprocess(pixels: Uint8Array, height, width, { resize, crop })
 //   => Promise<Float32Array> (crop x crop x 3, in [0, 1])
 Napi::Value VilaPreprocess(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4) {
-    return ThrowTypeError(env, "vilaPreprocess(pixels, height, width, options) expects 4 arguments, got " +
-                                   std::to_string(info.Length()));
-  }
-  if (!info[0].IsTypedArray() ||
-      (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array &&
-       info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_clamped_array)) {
-    return ThrowTypeError(env, "pixels must be a Uint8Array (H x W x 3 RGB bytes)");
-  }
-  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-  int64_t height = 0, width = 0;
-  if (!GetInteger(info[1], &height)) return ThrowTypeError(env, "height must be an integer");
-  if (!GetInteger(info[2], &width)) return ThrowTypeError(env, "width must be an integer");
-  if (!info[3].IsObject()) return ThrowTypeError(env, "options must be an object");
-  Napi::Object opts = info[3].As<Napi::Object>();
+  PixelArgs args;
+  if (!ParsePixelArgs(info, "vilaPreprocess", &args)) return env.Undefined();
   musiq::VilaOptions options;
-  Napi::Value resize = opts.Get("resize");
+  Napi::Value resize = args.options.Get("resize");
   if (env.IsExceptionPending()) return env.Undefined();
   if (!GetInteger(resize, &options.resize)) return ThrowTypeError(env, "options.resize must be an integer");
-  Napi::Value crop = opts.Get("crop");
+  Napi::Value crop = args.options.Get("crop");
   if (env.IsExceptionPending()) return env.Undefined();
   if (!GetInteger(crop, &options.crop)) return ThrowTypeError(env, "options.crop must be an integer");
 
-  const size_t bytes = ta.ByteLength();
-  Napi::Promise::Deferred early = Napi::Promise::Deferred::New(env);
-  musiq::Status st = musiq::CheckVilaInput(height, width, bytes, options);
-  if (!st.ok()) {
-    early.Reject(MakeError(env, st.error).Value());
-    return early.Promise();
-  }
-  std::unique_ptr<uint8_t[]> copy = CopyPixels(env, ta, &early);
-  if (!copy) return early.Promise();
-  auto* worker = new VilaWorker(env, std::move(copy), bytes, height, width, options);
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  musiq::Status check = musiq::CheckVilaInput(args.height, args.width, args.pixels.ByteLength(), options);
+  return QueueWorker<VilaWorker>(env, args, check, options);
 }
 
 // hashIndices(count) => Int32Array of the legacy nearest-neighbour hash
