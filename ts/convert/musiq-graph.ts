@@ -2,8 +2,8 @@
 // Input `tokens` (batch, tokens, 3075): 3072 patch values, hash position, scale id, mask.
 // Outputs `logits` (batch, classes) and `score` (batch): the logit for 1 class, the softmax expectation over
 // 1..10 for 10 classes.
-import { GraphBuilder } from '../onnx/graph.js';
-import { layerNorm, linear } from '../onnx/layers.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+import { layerNorm, linear, ParamGraph } from '../onnx/layers.js';
 import { PATCH_SIZE as PATCH, PATCH_VALUES, TOKEN_WIDTH } from '../preprocess/tokens.js';
 import { STEM_CONVS, type MusiqConfig, type ParamTree, type Tensor } from './musiq-params.js';
 
@@ -69,22 +69,12 @@ function concatColumns(rows: number, parts: Float32Array[]): Float32Array {
   return out;
 }
 
-class MusiqGraph {
-  readonly g = new GraphBuilder();
+class MusiqGraph extends ParamGraph {
   constructor(
-    private readonly params: ParamTree,
+    params: ParamTree,
     private readonly config: MusiqConfig,
-  ) {}
-
-  private p(key: string): Tensor {
-    const tensor = this.params.get(key);
-    if (!tensor) throw new Error(`internal: parameter ${key} not validated`);
-    return tensor;
-  }
-
-  private weight(key: string, dims?: number[]): string {
-    const t = this.p(key);
-    return this.g.float(key, t.data, dims ?? t.shape);
+  ) {
+    super(params);
   }
 
   private slice(x: string, start: number, end: number, axis: number, name: string): string {

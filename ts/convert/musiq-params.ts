@@ -2,6 +2,7 @@
 // shapes, and validation. Every source (npz, SavedModel, synthetic) produces a `ParamTree` and goes through
 // `musiqParamsFrom`, so a wrong or partial checkpoint is rejected the same way whatever it came from.
 import type { NpyArray } from './npy.js';
+import { ParamChecker } from './param-check.js';
 
 export interface Tensor {
   shape: number[];
@@ -58,21 +59,14 @@ export function toFloat32(key: string, array: NpyArray): { tensor: Tensor; warni
   return { tensor: { shape, data: out }, warning: `${key}: ${dtype} upcast to float32` };
 }
 
-function describe(shape: readonly number[]): string {
-  return `(${shape.join(',')})`;
-}
-
 /**
  * Validates a MUSIQ parameter tree and infers its configuration. Missing keys, wrong shapes and non-finite
  * values are reported together, so a user sees everything that is wrong with a checkpoint at once.
  */
 export function musiqParamsFrom(params: ParamTree, source: string): { config: MusiqConfig; params: ParamTree } {
-  const problems: string[] = [];
-  const get = (key: string): Tensor | undefined => {
-    const tensor = params.get(key);
-    if (!tensor) problems.push(`missing ${key}`);
-    return tensor;
-  };
+  const checker = new ParamChecker(params);
+  const { problems } = checker;
+  const get = (key: string): Tensor | undefined => checker.get(key);
   const embedding = get('embedding/kernel');
   const query = get(`Transformer/encoderblock_0/${ATTENTION}/query/kernel`);
   const mlp = get('Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel');
@@ -145,20 +139,10 @@ export function musiqParamsFrom(params: ParamTree, source: string): { config: Mu
     expected.set(`${block}/MlpBlock_3/Dense_1/bias`, [H]);
   }
 
-  const validated: ParamTree = new Map();
-  for (const [key, shape] of expected) {
-    const tensor = get(key);
-    if (!tensor) continue;
-    // GroupNorm parameters are (1,1,1,C) in flax checkpoints; (C) is accepted too.
-    const squeezed = /(^|\/)gn/.test(key) ? tensor.shape.filter((d, i) => d !== 1 || i === tensor.shape.length - 1) : tensor.shape;
-    if (describe(squeezed) !== describe(shape)) {
-      problems.push(`${key} has shape ${describe(tensor.shape)}, expected ${describe(shape)}`);
-      continue;
-    }
-    const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) problems.push(`${key} holds a non-finite value (${tensor.data[bad]}) at index ${bad}`);
-    validated.set(key, { shape, data: tensor.data });
-  }
+  // GroupNorm parameters are (1,1,1,C) in flax checkpoints; (C) is accepted too.
+  const validated = checker.validated(expected, (key, tensor) =>
+    /(^|\/)gn/.test(key) ? tensor.shape.filter((d, i) => d !== 1 || i === tensor.shape.length - 1) : tensor.shape,
+  );
   if (problems.length > 0) {
     throw new CheckpointError(`${source}: invalid MUSIQ checkpoint:\n  - ${problems.join('\n  - ')}`);
   }

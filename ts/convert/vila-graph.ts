@@ -2,9 +2,9 @@
 // Input `pixels` (batch, S, S, 3) NHWC in [0, 1]. Outputs `score` (batch): the cosine of the adapted image
 // embedding with the prompt embedding; `embedding` (batch, D): the contrastive pooler's output `e`.
 // Folded at conversion: LayerNorm gains 1 + scale, the poolers' image-independent queries, the unit prompt vector.
-import { GraphBuilder } from '../onnx/graph.js';
-import { layerNorm, linear, transposeMatrix } from '../onnx/layers.js';
-import type { ParamTree, Tensor } from './musiq-params.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+import { layerNorm, linear, ParamGraph, transposeMatrix } from '../onnx/layers.js';
+import type { ParamTree } from './musiq-params.js';
 import { POOLERS, VIT, type VilaConfig } from './vila-params.js';
 
 const LN_EPSILON = 1e-6;
@@ -23,23 +23,13 @@ function l2Normalize(x: Float32Array): Float32Array {
   return x.map((v) => v / norm);
 }
 
-class VilaGraph {
-  readonly g = new GraphBuilder();
+class VilaGraph extends ParamGraph {
   constructor(
-    private readonly params: ParamTree,
+    params: ParamTree,
     private readonly config: VilaConfig,
     private readonly textEmbedding: Float32Array,
-  ) {}
-
-  private p(key: string): Tensor {
-    const tensor = this.params.get(key);
-    if (!tensor) throw new Error(`internal: parameter ${key} not validated`);
-    return tensor;
-  }
-
-  private weight(key: string, dims?: number[]): string {
-    const t = this.p(key);
-    return this.g.float(key, t.data, dims ?? t.shape);
+  ) {
+    super(params);
   }
 
   /** praxis LayerNorm: centred variance, eps 1e-6, gain 1 + scale (folded here). */

@@ -2,6 +2,7 @@
 // from the shapes (so small test configurations convert too), and validation. Every source (.npz, SavedModel)
 // produces a `ParamTree` plus the prompt embedding and goes through `vilaParamsFrom`.
 import { CheckpointError, type ParamTree, type Tensor } from './musiq-params.js';
+import { ParamChecker } from './param-check.js';
 
 export interface VilaConfig {
   /** Side of the square model input (224). */
@@ -67,8 +68,6 @@ export function vilaParamPaths(numLayers: number): string[] {
   ];
 }
 
-const describe = (shape: readonly number[]): string => `(${shape.join(',')})`;
-
 /**
  * Validates a VILA parameter tree and the prompt embedding, and infers the configuration. Missing keys, wrong
  * shapes and non-finite values are reported together.
@@ -78,12 +77,9 @@ export function vilaParamsFrom(
   textEmbedding: Tensor | undefined,
   source: string,
 ): { config: VilaConfig; params: ParamTree; textEmbedding: Float32Array } {
-  const problems: string[] = [];
-  const get = (key: string): Tensor | undefined => {
-    const tensor = params.get(key);
-    if (!tensor) problems.push(`missing ${key}`);
-    return tensor;
-  };
+  const checker = new ParamChecker(params);
+  const { problems } = checker;
+  const get = (key: string): Tensor | undefined => checker.get(key);
   const projection = get('encoder/entry_stack/patch_projection/linear/w');
   const posEmb = get('encoder/entry_stack/pos_emb/emb_var');
   const query = get(`${VIT}/x_layers_0/self_attention/query/w`);
@@ -157,22 +153,9 @@ export function vilaParamsFrom(
     expected.set(`${pooler}/pooling_attn_query`, [pooler === 'generative_img_pooler' ? config.generativeQueries : 1, D]);
   }
 
-  const validated: ParamTree = new Map();
-  const check = (key: string, tensor: Tensor, shape: number[]): boolean => {
-    if (describe(tensor.shape) !== describe(shape)) {
-      problems.push(`${key} has shape ${describe(tensor.shape)}, expected ${describe(shape)}`);
-      return false;
-    }
-    const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) problems.push(`${key} holds a non-finite value (${tensor.data[bad]}) at index ${bad}`);
-    return bad < 0;
-  };
-  for (const [key, shape] of expected) {
-    const tensor = get(key);
-    if (tensor && check(key, tensor, shape)) validated.set(key, { shape, data: tensor.data });
-  }
+  const validated = checker.validated(expected);
   if (!textEmbedding) problems.push(`missing the prompt embedding ${VILA_TEXT_EMBEDDING_KEY} [${D}]`);
-  else if (check(VILA_TEXT_EMBEDDING_KEY, textEmbedding, [D])) {
+  else if (checker.check(VILA_TEXT_EMBEDDING_KEY, textEmbedding, [D])) {
     const norm = Math.hypot(...textEmbedding.data);
     if (Math.abs(norm - 1) > 1e-3) problems.push(`${VILA_TEXT_EMBEDDING_KEY} has L2 norm ${norm}, expected a unit vector`);
   }

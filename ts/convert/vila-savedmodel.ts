@@ -2,11 +2,11 @@
 // path, or one `<name>/<i>` list in jax2tf flatten order), and the prompt embedding from a graph constant (a
 // float32 D-vector of unit norm). What cannot be read (StableHLO inside an XlaCallModule op) stops with a
 // message naming the sources that work instead.
-import { toFloat32, type ParamTree, type Tensor } from './musiq-params.js';
+import type { Tensor } from './musiq-params.js';
 import { comparePaths, describeVariables, variableLists, variableNames } from './savedmodel/musiq-mapping.js';
 import { jax2tfLowering } from './savedmodel/jax2tf.js';
+import { readMappedVariables } from './savedmodel/read-variables.js';
 import { allNodes, SavedModelError, type SavedModel, type SavedVariableInfo } from './savedmodel/saved-model.js';
-import { describeShape } from './tensorbundle/entry.js';
 import type { VilaTree } from './vila-convert.js';
 import { POOLERS, VILA_BLOCK_LEAVES, VILA_FIXED_LEAVES, VILA_POOLER_LEAVES, VILA_TEXT_EMBEDDING_KEY, vilaParamPaths } from './vila-params.js';
 
@@ -107,18 +107,7 @@ export async function readVilaSavedModel(sm: SavedModel, warn?: (line: string) =
   }
   const { bundle } = sm;
   if (!bundle) unreadable(sm, 'it has no variables/ checkpoint');
-  const params: ParamTree = new Map();
-  for (const [path, variable] of mapping) {
-    const key = variable.checkpointKey;
-    if (!key) throw new SavedModelError(`${sm.dir}: variable ${variable.path} has no value in the variables/ checkpoint`);
-    const array = await bundle.readArray(key);
-    if (variable.shape && describeShape(variable.shape) !== describeShape(array.shape)) {
-      throw new SavedModelError(`${sm.dir}: ${key} holds shape ${describeShape(array.shape)} but the SavedModel declares ${describeShape(variable.shape)}`);
-    }
-    const { tensor, warning } = toFloat32(key, array);
-    if (warning) warn?.(warning);
-    params.set(path, tensor);
-  }
+  const params = await readMappedVariables(sm, mapping, warn);
   const textEmbedding: Tensor = { shape: [dims], data: prompts[0]!.data };
   return { params, textEmbedding };
 }

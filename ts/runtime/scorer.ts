@@ -118,21 +118,24 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
 
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const groups = new Map<string, Group>();
-  const addToGroup = (entry: ModelEntry, preprocessing: Preprocessing): ModelEntry => {
+  // Models that share a preprocessing (same key) get one preprocessing pass per image.
+  const addToGroup = (entry: ModelEntry, preprocessing: Preprocessing): void => {
     const group = groups.get(preprocessing.key) ?? { preprocessing, models: [] };
     group.models.push(entry);
     groups.set(preprocessing.key, group);
-    return entry;
   };
-  const entries: ModelEntry[] = resolved.map(({ sidecar }, index) => {
-    if (sidecar.architecture === 'vila') return addToGroup({ sidecar, index }, vilaPreprocessing(sidecar));
+  for (const [index, { sidecar }] of resolved.entries()) {
+    if (sidecar.architecture === 'vila') {
+      addToGroup({ sidecar, index }, vilaPreprocessing(sidecar));
+      continue;
+    }
     const override = options.nativePatches;
     const nativePatches =
       override === undefined ? sidecar.preprocessing.nativePatches
       : typeof override === 'object' ? (override[sidecar.name] ?? sidecar.preprocessing.nativePatches)
       : override;
-    return addToGroup({ sidecar, index, nativePatches }, musiqPreprocessing(sidecar, nativePatches, maxTokens));
-  });
+    addToGroup({ sidecar, index, nativePatches }, musiqPreprocessing(sidecar, nativePatches, maxTokens));
+  }
   const groupList = [...groups.values()];
 
   const worker = await InferenceWorker.start(resolved.map((r) => r.path), {

@@ -3,10 +3,11 @@
 // sorted as Python sorts strings (savedmodel-format.md §9); other exports may name their variables. The layout
 // is detected, never assumed: anything else stops with an error listing what was found and what was expected,
 // because a wrong mapping gives plausible but wrong scores. `musiqParamsFrom` then checks every shape.
-import { CheckpointError, musiqParamsFrom, toFloat32, type MusiqConfig, type ParamTree } from '../musiq-params.js';
+import { CheckpointError, musiqParamsFrom, type MusiqConfig, type ParamTree } from '../musiq-params.js';
 import { DT_INT32 } from '../tensorbundle/dtypes.js';
 import { describeShape } from '../tensorbundle/entry.js';
 import { jax2tfLowering } from './jax2tf.js';
+import { readMappedVariables } from './read-variables.js';
 import { allNodes, SavedModelError, type SavedModel, type SavedVariableInfo } from './saved-model.js';
 
 export type MusiqLayout = 'variable-list' | 'named-variables';
@@ -191,20 +192,7 @@ export async function readMusiqParams(
   mapping: MusiqMapping,
   warn?: (line: string) => void,
 ): Promise<{ params: ParamTree; config: MusiqConfig }> {
-  const { bundle } = sm;
-  if (!bundle) throw new SavedModelError(`${sm.dir}: has no variables/ checkpoint to read the parameters from`);
-  const params: ParamTree = new Map();
-  for (const [path, variable] of mapping.variables) {
-    const key = variable.checkpointKey;
-    if (!key) throw new SavedModelError(`${sm.dir}: variable ${variable.path} has no value in the variables/ checkpoint`);
-    const array = await bundle.readArray(key);
-    if (variable.shape && describeShape(variable.shape) !== describeShape(array.shape)) {
-      throw new SavedModelError(`${sm.dir}: ${key} holds shape ${describeShape(array.shape)} but the SavedModel declares ${describeShape(variable.shape)}`);
-    }
-    const { tensor, warning } = toFloat32(key, array);
-    if (warning) warn?.(warning);
-    params.set(path, tensor);
-  }
+  const params = await readMappedVariables(sm, mapping.variables, warn);
   try {
     return musiqParamsFrom(params, sm.dir);
   } catch (error) {
