@@ -4,11 +4,12 @@
 // are used without network; --offline never touches it.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readHealth, resolveNamedModel, SourceChainError, type ChainOptions } from '../ts/sources/chain.js';
+import { sandboxEnv, tree } from './helpers/sandbox.js';
 import { makeTarGz } from './helpers/tar.js';
 import { npzBundle, refusedUrl, startStorage, startTfhub, TINY_10CLASS_NPZ, TINY_NPZ, type Storage, type TestServer } from './helpers/hub-servers.js';
 
@@ -48,18 +49,9 @@ afterEach(() => {
   // Uncomment to see the chain's messages: console.log(logs.join('\n'));
 });
 
-function env(): NodeJS.ProcessEnv {
-  return {
-    HOME: join(dir, 'home'),
-    MUSIQ_NATIVE_CACHE: join(dir, 'cache'),
-    TFHUB_CACHE_DIR: join(dir, 'tfhub'),
-    KAGGLEHUB_CACHE: join(dir, 'kagglehub'),
-  };
-}
-
 function options(extra: ChainOptions = {}): ChainOptions {
   return {
-    env: env(),
+    env: sandboxEnv(dir),
     log: (line) => logs.push(line),
     mirrors: { tfhub: tfhub.url, npz: storage.url, kaggle: 'http://127.0.0.1:1' },
     timeoutSeconds: 0.4,
@@ -68,16 +60,6 @@ function options(extra: ChainOptions = {}): ChainOptions {
     lockPollMs: 20,
     ...extra,
   };
-}
-
-/** Every file under a folder, relative, sorted ([] if it does not exist). */
-async function tree(path: string): Promise<string[]> {
-  if (!existsSync(path)) return [];
-  const entries = await readdir(path, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() || (e.isDirectory() && entries.every((o) => o === e || !join(o.parentPath, o.name).startsWith(`${join(e.parentPath, e.name)}/`))))
-    .map((e) => relative(path, join(e.parentPath, e.name)) + (e.isDirectory() ? '/' : ''))
-    .sort();
 }
 
 describe('TF Hub compressed protocol', () => {

@@ -26,7 +26,7 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void | Promise<void>;
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => unknown;
 
 export async function startServer(handler: Handler): Promise<TestServer> {
   const requests: RecordedRequest[] = [];
@@ -79,6 +79,8 @@ export interface StoredObject {
   hang?: boolean;
   /** Wait this long before the body (to make two clients overlap). */
   delayMs?: number;
+  /** Hold the answer until this settles (lets a test make two clients overlap deterministically). */
+  gate?: Promise<void>;
 }
 
 export interface Storage extends TestServer {
@@ -99,6 +101,7 @@ export async function startStorage(): Promise<Storage> {
       return;
     }
     if (object.hang) return; // never answers
+    if (object.gate) await object.gate;
     if (object.status) {
       res.statusCode = object.status;
       res.end(`status ${object.status}`);
@@ -133,6 +136,16 @@ export async function startStorage(): Promise<Storage> {
     objects,
     gets: (p) => server.requests.filter((r) => r.method === 'GET' && new URL(r.url, 'http://x').pathname === p),
   };
+}
+
+/** Puts files on the storage host under `prefix`; returns file name → storage path, as startKaggle takes them. */
+export function storeFiles(storage: Storage, prefix: string, files: Record<string, Buffer>): Record<string, string> {
+  const paths: Record<string, string> = {};
+  for (const [name, body] of Object.entries(files)) {
+    paths[name] = `${prefix}/${name}`;
+    storage.objects.set(paths[name], { body });
+  }
+  return paths;
 }
 
 /**
@@ -170,6 +183,8 @@ export interface KaggleOptions {
   legacyOnly?: boolean;
   /** files per model instance (owner/model/framework/variation) → storage path of each file */
   files: Record<string, Record<string, string>>;
+  /** Per instance, the storage path of its bundle archive: the listing then says there is a next page. */
+  bundles?: Record<string, string>;
   version?: number;
 }
 
@@ -185,6 +200,10 @@ export async function startKaggle(storage: Storage, options: KaggleOptions): Pro
     }
     const url = new URL(req.url ?? '/', 'http://x');
     const signed = (path: string): string => `${storage.url}${path}?GoogleAccessId=x&Expires=1&Signature=c2ln`;
+    const listing = (key: string) => ({
+      files: Object.keys(options.files[key] ?? {}).map((name) => ({ name })),
+      nextPageToken: options.bundles?.[key] ? 'page-2' : '',
+    });
     if (url.pathname.startsWith('/v1/models.ModelApiService/')) {
       if (options.legacyOnly) return json(404, { error: 'no such method' });
       const method = url.pathname.split('/').pop();
@@ -194,9 +213,9 @@ export async function startKaggle(storage: Storage, options: KaggleOptions): Pro
       const files = options.files[key];
       if (!files) return json(404, { error: 'no such model' });
       if (method === 'GetModelInstance') return json(200, { versionNumber: version });
-      if (method === 'ListModelInstanceVersionFiles') return json(200, { files: Object.keys(files).map((name) => ({ name })), nextPageToken: '' });
+      if (method === 'ListModelInstanceVersionFiles') return json(200, listing(key));
       if (method === 'DownloadModelInstanceVersion') {
-        const target = b.path ? files[b.path] : undefined;
+        const target = b.path ? files[b.path] : options.bundles?.[key];
         if (!target) return json(404, { error: 'no such file' });
         res.writeHead(302, { location: signed(target) });
         return res.end();
@@ -206,13 +225,15 @@ export async function startKaggle(storage: Storage, options: KaggleOptions): Pro
     const legacy = /^\/api\/v1\/models\/([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)\/(.*)$/.exec(url.pathname);
     if (legacy) {
       const [, owner, model, framework, variation, rest] = legacy;
-      const files = options.files[`${owner}/${model}/${framework}/${variation}`];
+      const key = `${owner}/${model}/${framework}/${variation}`;
+      const files = options.files[key];
       if (!files) return json(404, { error: 'no such model' });
       if (rest === 'get') return json(200, { versionNumber: version });
-      if (rest === `${version}/files`) return json(200, { files: Object.keys(files).map((name) => ({ name })), nextPageToken: '' });
-      const download = new RegExp(`^${version}/download/(.+)$`).exec(rest!);
-      if (download && files[decodeURIComponent(download[1]!)]) {
-        res.writeHead(302, { location: signed(files[decodeURIComponent(download[1]!)]!) });
+      if (rest === `${version}/files`) return json(200, listing(key));
+      const download = new RegExp(`^${version}/download(?:/(.+))?$`).exec(rest!);
+      const target = download && (download[1] ? files[decodeURIComponent(download[1])] : options.bundles?.[key]);
+      if (target) {
+        res.writeHead(302, { location: signed(target) });
         return res.end();
       }
     }

@@ -114,11 +114,11 @@ export function resolveSettings(options: ChainOptions = {}): Settings {
   const { config, file } = loadConfig(options.config, env);
   const mirrors: Partial<Record<MirrorKind, string>> = {};
   for (const kind of MIRROR_KINDS) {
-    const value = options.mirrors?.[kind] ?? env[ENV_MIRROR[kind]] ?? config.mirrors?.[kind];
+    const value = options.mirrors?.[kind] || env[ENV_MIRROR[kind]] || config.mirrors?.[kind]; // an empty variable is unset
     if (value) mirrors[kind] = value;
   }
   const cacheRoot = cacheDir(env);
-  const checkpointsDir = options.checkpointsDir ?? env.MUSIQ_NATIVE_CHECKPOINTS ?? config.checkpointsDir;
+  const checkpointsDir = options.checkpointsDir || env.MUSIQ_NATIVE_CHECKPOINTS || config.checkpointsDir;
   const checkpointsDirs = [...new Set([...(checkpointsDir ? [checkpointsDir] : []), join(cacheRoot, 'checkpoints')])];
   const order = options.order ?? (env.MUSIQ_NATIVE_SOURCES ? parseOrder(env.MUSIQ_NATIVE_SOURCES, 'MUSIQ_NATIVE_SOURCES') : undefined);
   const timeoutSeconds = options.timeoutSeconds ?? positiveNumber(env.MUSIQ_NATIVE_SOURCE_TIMEOUT, 'MUSIQ_NATIVE_SOURCE_TIMEOUT') ?? config.timeout ?? 30;

@@ -34,12 +34,15 @@ export class SourceError extends Error {
   override name = 'SourceError';
   readonly kind: FailureKind;
   readonly status?: number;
+  /** The URL that answered with `status` (after redirects): tells a Kaggle 401 from a storage host's 403. */
+  readonly url?: string;
   /** Worth retrying: timeouts, resets, truncated bodies, HTTP 5xx / 408 / 429. */
   readonly transient: boolean;
-  constructor(kind: FailureKind, message: string, options: { status?: number; transient?: boolean; cause?: unknown } = {}) {
+  constructor(kind: FailureKind, message: string, options: { status?: number; url?: string; transient?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
     this.status = options.status;
+    this.url = options.url;
     this.transient = options.transient ?? false;
   }
 }
@@ -157,7 +160,7 @@ export async function statusError(response: HttpResponse, what = ''): Promise<So
   const text = `HTTP ${status}${STATUS_TEXT[status] ? ` ${STATUS_TEXT[status]}` : ''}`;
   const transient = status >= 500 || status === 408 || status === 429;
   const kind = status === 404 || status === 410 ? 'not-found' : 'http';
-  return new SourceError(kind, `${text}${what ? ` for ${what}` : ''}`, { status, transient });
+  return new SourceError(kind, `${text}${what ? ` for ${what}` : ''}`, { status, url: response.url, transient });
 }
 
 /** One HTTP exchange, following redirects (at most MAX_REDIRECTS) and returning the final response. */
@@ -294,6 +297,12 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
           }
         } else {
           response = await httpRequest(url, options);
+          if (response.status === 403 && !reResolved && new URL(response.url).origin !== new URL(url).origin) {
+            // A signed storage URL refused: it expired between redirect and request; ask for a fresh one, once.
+            await response.body.dump().catch(() => undefined);
+            reResolved = true;
+            throw new SourceError('http', `the signed URL for ${what} was refused (HTTP 403)`, { transient: true, status: 403, url: response.url });
+          }
           if (response.status !== 200) throw await statusError(response, what);
           finalUrl = response.url;
           resumable = /\bbytes\b/i.test(response.headers['accept-ranges'] ?? '');

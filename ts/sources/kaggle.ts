@@ -101,7 +101,7 @@ class KaggleClient {
     private readonly ctx: SourceContext,
   ) {
     const mirror = ctx.mirrors.kaggle?.replace(/\/+$/, '');
-    const endpoint = ctx.env.KAGGLE_API_ENDPOINT?.replace(/\/+$/, '');
+    const endpoint = ctx.env.KAGGLE_API_ENDPOINT?.replace(/\/+$/, '') || undefined;
     this.rpcBase = mirror ?? endpoint ?? 'https://api.kaggle.com';
     this.legacyBase = mirror ?? endpoint ?? 'https://www.kaggle.com';
     this.credential = mirror ? undefined : findKaggleCredential(ctx.env);
@@ -131,25 +131,36 @@ class KaggleClient {
     return { timeoutMs: this.ctx.timeoutMs, signal: this.ctx.signal, authorization };
   }
 
+  /** The status of a 401/403 from Kaggle's API itself; one from a signed storage URL is no question of credentials. */
+  private authChallenge(error: unknown): number | undefined {
+    if (!(error instanceof SourceError) || (error.status !== 401 && error.status !== 403)) return undefined;
+    if (error.url !== undefined) {
+      const origin = new URL(error.url).origin;
+      if (origin !== new URL(this.rpcBase).origin && origin !== new URL(this.legacyBase).origin) return undefined;
+    }
+    return error.status;
+  }
+
   /** Anonymous first; on 401/403 once more with the credential (if there is one). */
   private async withAuth<T>(call: (authorization: string | undefined) => Promise<T>): Promise<T> {
     for (;;) {
       try {
         return await call(this.useCredential ? this.credential?.authorization : undefined);
       } catch (error) {
-        if (!(error instanceof SourceError) || (error.status !== 401 && error.status !== 403)) throw error;
+        const status = this.authChallenge(error);
+        if (status === undefined) throw error;
         if (!this.useCredential && this.credential) {
           this.useCredential = true;
-          this.ctx.log(`  Kaggle asked for credentials (HTTP ${error.status}); using those from ${this.credential.source}`);
+          this.ctx.log(`  Kaggle asked for credentials (HTTP ${status}); using those from ${this.credential.source}`);
           continue;
         }
         if (this.credential) {
-          throw new SourceError('auth', `authentication failed with the credentials from ${this.credential.source} (HTTP ${error.status})`, { status: error.status });
+          throw new SourceError('auth', `authentication failed with the credentials from ${this.credential.source} (HTTP ${status})`, { status });
         }
         throw new SourceError(
           'auth',
-          `authentication required (HTTP ${error.status}; set KAGGLE_API_TOKEN, or KAGGLE_USERNAME and KAGGLE_KEY, or create ~/.kaggle/kaggle.json)`,
-          { status: error.status },
+          `authentication required (HTTP ${status}; set KAGGLE_API_TOKEN, or KAGGLE_USERNAME and KAGGLE_KEY, or create ~/.kaggle/kaggle.json)`,
+          { status },
         );
       }
     }
@@ -165,13 +176,13 @@ class KaggleClient {
         this.api = 'current';
         return result;
       } catch (first) {
-        if (!(first instanceof SourceError) || first.status === 401 || first.status === 403) throw first;
+        if (!(first instanceof SourceError) || this.authChallenge(first) !== undefined) throw first;
         try {
           const result = await legacy(auth);
           this.api = 'legacy';
           return result;
         } catch (second) {
-          if (second instanceof SourceError && second.status !== 401 && second.status !== 403 && second.message !== first.message) {
+          if (second instanceof SourceError && this.authChallenge(second) === undefined && second.message !== first.message) {
             throw new SourceError(second.kind, `current API: ${first.message}; legacy API: ${second.message}`, { status: second.status });
           }
           throw second;
@@ -262,12 +273,13 @@ async function fetchVersion(client: KaggleClient, h: KaggleHandle, version: numb
       await extractTarball(archive, tmp, { signal: ctx.signal });
     } else {
       if (files.length === 0) throw new SourceError('not-found', `Kaggle lists no files for ${model(h)}/${version}`);
+      // File names come from the server: all must stay inside the folder before any is fetched.
       for (const name of files) {
-        const relative = safeMemberPath(name); // file names from the server must stay inside the folder
+        const relative = safeMemberPath(name);
         if (!relative) throw new SourceError('invalid', `Kaggle listed a file without a name`);
-        await client.download(version, relative, join(tmp, relative));
         perFile.push(relative);
       }
+      for (const relative of perFile) await client.download(version, relative, join(tmp, relative));
     }
     // A version folder without its marker is an unfinished download (ours or kagglehub's): replace it.
     if (existsSync(dir)) await rm(dir, { recursive: true, force: true });

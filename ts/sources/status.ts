@@ -64,6 +64,8 @@ async function sourceRow(model: ModelEntry, kind: SourceKind, position: number |
     const probe = await resolver.probe(model, ctx);
     return { ...row, status: probe.status, detail: probe.detail };
   }
+  // A source left out of the order is not one to touch, --check or not.
+  if (position === undefined) return { ...row, status: 'unchecked', detail: row.detail ?? 'not in the order' };
   if (!check || ctx.offline) return { ...row, status: 'unchecked', detail: row.detail ?? (ctx.offline ? 'offline' : 'not checked (use --check)') };
   try {
     const probe = await resolver.probe(model, ctx);
@@ -113,7 +115,7 @@ export async function sourcesStatus(options: ChainOptions & { check?: boolean; m
   const line =
     inaccessible.length === 0
       ? `✓ All models have at least one accessible source`
-      : `✗ ${inaccessible.length === models.length && models.length > 1 ? 'No model has' : `${inaccessible.join(', ')} ${inaccessible.length === 1 ? 'has' : 'have'}`} a source known to be accessible` +
+      : `✗ ${inaccessible.length === models.length && models.length > 1 ? 'No model has a' : `${inaccessible.join(', ')} ${inaccessible.length === 1 ? 'has' : 'have'} no`} source known to be accessible` +
         (check || ctx.offline ? '' : ' (network sources unchecked: run `musiq-native sources --check`)');
   return {
     checked: check && !ctx.offline,

@@ -24,7 +24,8 @@ export const sourcesCommand: CommandModule<object, SourcesArgs> = {
   handler: async (argv) => {
     const models = argv.model?.split(',').map((m) => m.trim()).filter(Boolean);
     const report = await sourcesStatus({ ...sourceOptionsFrom(argv), check: argv.check, models });
-    process.stdout.write(argv.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+    // One line, like the JSON lines of `score`: a single document that line-oriented tools read too.
+    process.stdout.write(argv.json ? `${JSON.stringify(report)}\n` : formatStatus(report));
     process.exitCode = report.summary.allAccessible ? EXIT_OK : EXIT_SOME_FAILED;
   },
 };
