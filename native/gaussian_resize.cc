@@ -17,8 +17,8 @@ inline int64_t Clamp(int64_t v, int64_t lo, int64_t hi) {
 }
 
 // Column pass with the channel count known at compile time: the running
-// sums live in registers, but the arithmetic and its order are unchanged
-// (acc = f32(acc + f32(w * x)), taps in order, zero taps included).
+// sums live in registers (acc = f32(acc + f32(w * x)), taps in order, zero
+// taps included).
 template <int C>
 void GatherColumns(const float* mid, int64_t out_h, int64_t in_w,
                    const Spans& spans, float* dst) {
@@ -41,30 +41,6 @@ void GatherColumns(const float* mid, int64_t out_h, int64_t in_w,
         }
       }
       for (int c = 0; c < C; ++c) out[c] = acc[c];
-    }
-  }
-}
-
-void GatherColumnsAnyChannels(const float* mid, int64_t out_h, int64_t in_w,
-                              int64_t channels, const Spans& spans, float* dst) {
-  const int64_t out_w = spans.out_size;
-  const int64_t span = spans.span_size;
-  for (int64_t y = 0; y < out_h; ++y) {
-    const float* in = mid + y * in_w * channels;
-    float* out = dst + y * out_w * channels;
-    for (int64_t x = 0; x < out_w; ++x, out += channels) {
-      const int64_t start = spans.starts[static_cast<size_t>(x)];
-      const float* w = &spans.weights[static_cast<size_t>(x * span)];
-      const int64_t n = std::min(start + span, in_w) - start;
-      for (int64_t c = 0; c < channels; ++c) out[c] = 0.0f;
-      const float* pix = in + start * channels;
-      for (int64_t k = 0; k < n; ++k, pix += channels) {
-        const float wk = w[k];
-        for (int64_t c = 0; c < channels; ++c) {
-          const float prod = wk * pix[c];
-          out[c] = out[c] + prod;
-        }
-      }
     }
   }
 }
@@ -123,14 +99,15 @@ void ComputeGaussianSpans(int64_t in_size, int64_t out_size, Spans* spans) {
   }
 }
 
-void GaussianResizeU8(const uint8_t* src, const float lut[256], int64_t in_h,
-                      int64_t in_w, int64_t channels, const Spans& row_spans,
-                      const Spans& col_spans, float* dst,
-                      std::vector<float>* scratch) {
+void GaussianResizeRgb8(const uint8_t* src, const float lut[256], int64_t in_h,
+                        int64_t in_w, const Spans& row_spans,
+                        const Spans& col_spans, float* dst,
+                        std::vector<float>* scratch) {
+  constexpr int kRgb = 3;
   const int64_t out_h = row_spans.out_size;
-  const int64_t in_row = in_w * channels;
+  const int64_t in_row = in_w * kRgb;
   const int64_t ring = row_spans.span_size;  // <= 5 source rows in flight
-  // One buffer: the out_h x in_w x C intermediate, then a ring of `ring`
+  // One buffer: the out_h x in_w x 3 intermediate, then a ring of `ring`
   // source rows already mapped through the lut (each source row is
   // converted once per scale; the multiply-add loop then vectorises).
   scratch->resize(static_cast<size_t>((out_h + ring) * in_row));
@@ -164,11 +141,7 @@ void GaussianResizeU8(const uint8_t* src, const float lut[256], int64_t in_h,
   }
 
   // Pass 2: columns over the intermediate.
-  if (channels == 3) {
-    GatherColumns<3>(mid, out_h, in_w, col_spans, dst);
-  } else {
-    GatherColumnsAnyChannels(mid, out_h, in_w, channels, col_spans, dst);
-  }
+  GatherColumns<kRgb>(mid, out_h, in_w, col_spans, dst);
 }
 
 }  // namespace musiq

@@ -34,20 +34,20 @@ struct Spans {
 // Both must be >= 1 (callers check this). May throw std::bad_alloc.
 void ComputeGaussianSpans(int64_t in_size, int64_t out_size, Spans* spans);
 
-// Source pixels are read through a loader so that uint8 input can be
+// Source bytes are mapped through a lookup table so that uint8 input is
 // normalised on the fly (identical values, no full float copy of the
 // image): lut[v] is the float32 value for the byte v.
 //
-// Resizes an in_h x in_w x channels uint8 image (row-major, channels
-// innermost), mapping each byte through lut, to out_h x out_w x channels
-// float32. Rows (vertical pass) first into an out_h x in_w x channels
-// float32 intermediate held in *scratch, then columns. Accumulation is
-// acc = f32(acc + f32(w * x)) in tap order, zero-weight taps included.
-// dst must hold out_h * out_w * channels floats. May throw std::bad_alloc.
-void GaussianResizeU8(const uint8_t* src, const float lut[256], int64_t in_h,
-                      int64_t in_w, int64_t channels, const Spans& row_spans,
-                      const Spans& col_spans, float* dst,
-                      std::vector<float>* scratch);
+// Resizes an in_h x in_w x 3 uint8 RGB image (row-major, channels
+// innermost), mapping each byte through lut, to out_h x out_w x 3 float32.
+// Rows (vertical pass) first into an out_h x in_w x 3 float32 intermediate
+// held in *scratch, then columns. Accumulation is acc = f32(acc + f32(w * x))
+// in tap order, zero-weight taps included. dst must hold out_h * out_w * 3
+// floats. May throw std::bad_alloc.
+void GaussianResizeRgb8(const uint8_t* src, const float lut[256], int64_t in_h,
+                        int64_t in_w, const Spans& row_spans,
+                        const Spans& col_spans, float* dst,
+                        std::vector<float>* scratch);
 
 }  // namespace musiq
 

@@ -116,8 +116,8 @@ Status ExtractTokensImpl(const uint8_t* pixels, size_t pixel_bytes,
     ComputeGaussianSpans(height, s.resized_h, &row_spans);
     ComputeGaussianSpans(width, s.resized_w, &col_spans);
     resized.resize(static_cast<size_t>(s.resized_h * s.resized_w * kChannels));
-    GaussianResizeU8(pixels, lut, height, width, kChannels, row_spans, col_spans,
-                     resized.data(), &scratch);
+    GaussianResizeRgb8(pixels, lut, height, width, row_spans, col_spans,
+                       resized.data(), &scratch);
     WritePatches(FloatSource{resized.data(), s.resized_w}, s, out);
   }
   return Status::Ok();
