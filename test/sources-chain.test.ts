@@ -4,12 +4,11 @@
 // are used without network; --offline never touches it.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readHealth, resolveNamedModel, SourceChainError, type ChainOptions } from '../ts/sources/chain.js';
-import { sandboxEnv, tree } from './helpers/sandbox.js';
+import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
 import { makeTarGz } from './helpers/tar.js';
 import { npzBundle, refusedUrl, startStorage, startTfhub, TINY_10CLASS_NPZ, TINY_NPZ, type Storage, type TestServer } from './helpers/hub-servers.js';
 
@@ -20,33 +19,28 @@ const KONIQ_TFHUB_DIR = '2434169026d74954128d5b0c8fb1aae8fa0c23f1'; // hub-proto
 
 let storage: Storage;
 let tfhub: TestServer;
-let root: string;
+let root: SandboxRoot;
 let dir: string;
 let logs: string[];
 
 beforeAll(async () => {
   storage = await startStorage();
   tfhub = await startTfhub(storage, { [HANDLE_PATH]: BUNDLE });
-  root = await mkdtemp(join(tmpdir(), 'musiq-sources-'));
+  root = await sandboxRoot('musiq-sources-');
 });
 afterAll(async () => {
   await Promise.all([storage.close(), tfhub.close()]);
-  await rm(root, { recursive: true, force: true });
+  await root.remove();
 });
 
-let counter = 0;
 beforeEach(async () => {
-  dir = join(root, `t${counter++}`);
-  await mkdir(join(dir, 'home'), { recursive: true });
+  dir = await root.caseDir();
   logs = [];
   storage.objects.clear();
   storage.requests.length = 0;
   tfhub.requests.length = 0;
   storage.objects.set(BUNDLE, { body: npzBundle() });
   storage.objects.set(NPZ_PATH, { body: TINY_NPZ });
-});
-afterEach(() => {
-  // Uncomment to see the chain's messages: console.log(logs.join('\n'));
 });
 
 function options(extra: ChainOptions = {}): ChainOptions {

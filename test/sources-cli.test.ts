@@ -2,15 +2,14 @@
 // line and exit code), a --config file that adds a model and reorders sources, mirrors from flag, environment
 // and config in that precedence, and `score --model <name>` / `convert --model <name>` resolving through the
 // chain into the models cache on first use.
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sourcesStatus, type ModelStatus, type StatusReport } from '../ts/sources/status.js';
 import { runCli } from './helpers/cli.js';
 import { fixturePath, musiqManifest } from './helpers/fixtures.js';
 import { npzBundle, refusedUrl, startKaggle, startStorage, startTfhub, storeFiles, TINY_NPZ, type Storage, type TestServer } from './helpers/hub-servers.js';
-import { sandboxEnv, tree } from './helpers/sandbox.js';
+import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
 
 const KONIQ_HANDLE_PATH = '/google/musiq/koniq-10k/1';
 const BUNDLE = '/kaggle-models-data/630/763/bundle/archive.tar.gz';
@@ -22,7 +21,7 @@ let storage: Storage;
 let tfhub: TestServer;
 let kaggle: TestServer;
 let refused: string;
-let root: string;
+let root: SandboxRoot;
 let dir: string;
 
 beforeAll(async () => {
@@ -31,18 +30,16 @@ beforeAll(async () => {
   const files = storeFiles(storage, '/kagglesdsdata/models/1119/1331', { 'koniq_ckpt.npz': TINY_NPZ });
   kaggle = await startKaggle(storage, { requireAuth: `Bearer ${TOKEN}`, files: { 'google/musiq/tensorFlow2/koniq-10k': files } });
   refused = await refusedUrl();
-  root = await mkdtemp(join(tmpdir(), 'musiq-sources-cli-'));
+  root = await sandboxRoot('musiq-sources-cli-');
 });
 afterAll(async () => {
   await Promise.all([storage.close(), tfhub.close(), kaggle.close()]);
-  await rm(root, { recursive: true, force: true });
+  await root.remove();
 });
 
-let counter = 0;
 beforeEach(async () => {
-  dir = join(root, `t${counter++}`);
+  dir = await root.caseDir();
   await mkdir(join(dir, 'checkpoints'), { recursive: true });
-  await mkdir(join(dir, 'home'), { recursive: true });
   storage.objects.set(BUNDLE, { body: npzBundle() });
   storage.objects.set(KONIQ_NPZ, { body: TINY_NPZ });
   storage.objects.set(MINE_NPZ, { body: TINY_NPZ });

@@ -2,12 +2,10 @@
 // the result; both succeed. The storage host holds its answer until the second process says it is waiting,
 // so the two overlap on every run (no timing guesses).
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { npzBundle, startStorage, startTfhub, TINY_NPZ, type Storage, type TestServer } from './helpers/hub-servers.js';
-import { sandboxEnv, tree } from './helpers/sandbox.js';
+import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const NPZ_PATH = '/gresearch/musiq/koniq_ckpt.npz';
@@ -17,16 +15,16 @@ const KONIQ_TFHUB_DIR = '2434169026d74954128d5b0c8fb1aae8fa0c23f1';
 
 let storage: Storage;
 let tfhub: TestServer;
-let root: string;
+let root: SandboxRoot;
 
 beforeAll(async () => {
   storage = await startStorage();
   tfhub = await startTfhub(storage, { [HANDLE_PATH]: BUNDLE });
-  root = await mkdtemp(join(tmpdir(), 'musiq-concurrency-'));
+  root = await sandboxRoot('musiq-concurrency-');
 });
 afterAll(async () => {
   await Promise.all([storage.close(), tfhub.close()]);
-  await rm(root, { recursive: true, force: true });
+  await root.remove();
 });
 
 interface Running {
@@ -71,8 +69,7 @@ function hold(path: string, body: Buffer): () => void {
 
 describe('two processes, one model', () => {
   it('share the models cache: one downloads, the other waits for its lock and takes the result', async () => {
-    const dir = join(root, 'shared-cache');
-    await mkdir(join(dir, 'home'), { recursive: true });
+    const dir = await root.caseDir('shared-cache');
     const release = hold(NPZ_PATH, TINY_NPZ);
     const env = { ...sandboxEnv(dir), MUSIQ_NATIVE_NPZ_MIRROR: storage.url };
     const [a, b] = [convert(env, 'npz'), convert(env, 'npz')];
@@ -89,7 +86,7 @@ describe('two processes, one model', () => {
   }, 20_000); // without the lock both would download and neither would wait: fail in bounded time
 
   it("share only TF Hub's cache (as with a Python process): the module is downloaded once, under its lock", async () => {
-    const dir = join(root, 'shared-tfhub');
+    const dir = join(root.path, 'shared-tfhub');
     const release = hold(BUNDLE, npzBundle());
     const envs = ['a', 'b'].map((name) => ({ ...sandboxEnv(join(dir, name)), TFHUB_CACHE_DIR: join(dir, 'tfhub'), MUSIQ_NATIVE_TFHUB_MIRROR: tfhub.url }));
     const [a, b] = envs.map((env) => convert(env, 'tfhub')) as [Running, Running];

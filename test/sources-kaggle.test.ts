@@ -5,13 +5,12 @@
 // Authorization header; every failure leaves no half-written file or folder in any cache.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { resolveNamedModel, type ChainOptions } from '../ts/sources/chain.js';
 import { npzBundle, refusedUrl, startKaggle, startStorage, storeFiles, TINY_NPZ, type KaggleOptions, type Storage, type TestServer } from './helpers/hub-servers.js';
-import { sandboxEnv, tree } from './helpers/sandbox.js';
+import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
 
 const SAVED_MODEL_DIR = join(import.meta.dirname, '../../shared/fixtures/savedmodel/musiq-tiny-jax2tf');
 const SAVED_MODEL: Record<string, Buffer> = Object.fromEntries(
@@ -43,7 +42,7 @@ const SECRETS = [TOKEN, KEY, BASIC.slice('Basic '.length)];
 let storage: Storage;
 let kaggle: TestServer | undefined;
 let refused: string;
-let root: string;
+let root: SandboxRoot;
 let dir: string;
 let logs: string[];
 let files: Record<string, string>;
@@ -51,17 +50,15 @@ let files: Record<string, string>;
 beforeAll(async () => {
   storage = await startStorage();
   refused = await refusedUrl();
-  root = await mkdtemp(join(tmpdir(), 'musiq-kaggle-'));
+  root = await sandboxRoot('musiq-kaggle-');
 });
 afterAll(async () => {
   await storage.close();
-  await rm(root, { recursive: true, force: true });
+  await root.remove();
 });
 
-let counter = 0;
 beforeEach(async () => {
-  dir = join(root, `t${counter++}`);
-  await mkdir(join(dir, 'home'), { recursive: true });
+  dir = await root.caseDir();
   logs = [];
   storage.objects.clear();
   storage.requests.length = 0;

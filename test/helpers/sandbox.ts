@@ -1,7 +1,8 @@
 // A temporary home for the model-sources tests: every cache, config and credential location the code reads
 // points into one temporary folder, so no test reads or writes the real ones.
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 /**
@@ -39,4 +40,25 @@ export async function tree(path: string): Promise<string[]> {
     .filter((e) => e.isFile() || (e.isDirectory() && entries.every((o) => o === e || !join(o.parentPath, o.name).startsWith(`${join(e.parentPath, e.name)}/`))))
     .map((e) => relative(path, join(e.parentPath, e.name)) + (e.isDirectory() ? '/' : ''))
     .sort();
+}
+
+/** A temporary folder for one test file, handing out a fresh case folder (with its `home`) to each test. */
+export interface SandboxRoot {
+  path: string;
+  caseDir(name?: string): Promise<string>;
+  remove(): Promise<void>;
+}
+
+export async function sandboxRoot(prefix: string): Promise<SandboxRoot> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  let counter = 0;
+  return {
+    path,
+    async caseDir(name = `t${counter++}`) {
+      const dir = join(path, name);
+      await mkdir(join(dir, 'home'), { recursive: true });
+      return dir;
+    },
+    remove: () => rm(path, { recursive: true, force: true }),
+  };
 }
