@@ -188,8 +188,8 @@ describe('each failure kind falls through to the next source, leaving no partial
     });
     const result = await resolveNamedModel('koniq', options({ order: ['tfhub', 'npz'] }));
     expect(result.source).toBe('npz');
-    // Until SavedModel conversion lands this says "not implemented for this format"; after, the reader's error.
-    expect(logs.find((l) => l.startsWith('⚠'))).toMatch(/^⚠ TF Hub failed for koniq: (not implemented for this format|conversion failed: ).*; falling back to \.npz URL$/);
+    // The SavedModel reader's own reason, naming the file, in the fallback line.
+    expect(logs.find((l) => l.startsWith('⚠'))).toMatch(/^⚠ TF Hub failed for koniq: conversion failed: \S+\/saved_model\.pb: not a valid SavedModel protobuf .*; falling back to \.npz URL$/);
   });
 
   it('names every reason when no source works', async () => {
