@@ -282,19 +282,4 @@ describe('scheduling and speed', () => {
     expect(ticks).toBeGreaterThan(0);
     console.log(`[preprocess] 4000x3000: ${ms.toFixed(0)} ms, ${ticks} timer ticks while it ran`);
   });
-
-  it('timing (informational)', async () => {
-    for (const [w, h] of [
-      [1024, 768],
-      [4032, 3024],
-    ]) {
-      const image = randomImage(h, w, w);
-      await extractTokens(image); // warm-up
-      const runs = 3;
-      const t0 = performance.now();
-      for (let i = 0; i < runs; i++) await extractTokens(image);
-      const ms = (performance.now() - t0) / runs;
-      console.log(`[preprocess] ${w}x${h}: ${ms.toFixed(1)} ms/image, ${((w * h) / 1e6 / (ms / 1000)).toFixed(1)} MP/s`);
-    }
-  });
 });
