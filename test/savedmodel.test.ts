@@ -17,9 +17,9 @@ import { readSavedModel, SavedModelError, type SavedModel, type SavedVariableInf
 import { ModelProto } from '../ts/onnx/schema.js';
 import { createScorer } from '../ts/runtime/scorer.js';
 import { runCli } from './helpers/cli.js';
-import { fixturePath } from './helpers/fixtures.js';
+import { fixturePath, sharedFixture } from './helpers/fixtures.js';
 
-const ROOT = join(import.meta.dirname, '../../shared/fixtures/savedmodel');
+const ROOT = sharedFixture('savedmodel');
 const TINY = join(ROOT, 'musiq-tiny-jax2tf');
 const REPO = join(import.meta.dirname, '..');
 

@@ -11,8 +11,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { resolveNamedModel, type ChainOptions } from '../ts/sources/chain.js';
 import { npzBundle, refusedUrl, startKaggle, startStorage, storeFiles, TINY_NPZ, type KaggleOptions, type Storage, type TestServer } from './helpers/hub-servers.js';
 import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
+import { sharedFixture } from './helpers/fixtures.js';
 
-const SAVED_MODEL_DIR = join(import.meta.dirname, '../../shared/fixtures/savedmodel/musiq-tiny-jax2tf');
+const SAVED_MODEL_DIR = sharedFixture('savedmodel/musiq-tiny-jax2tf');
 const SAVED_MODEL: Record<string, Buffer> = Object.fromEntries(
   ['saved_model.pb', 'variables/variables.data-00000-of-00001', 'variables/variables.index'].map((name) => [name, readFileSync(join(SAVED_MODEL_DIR, name))]),
 );

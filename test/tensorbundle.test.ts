@@ -10,8 +10,9 @@ import { crc32c, maskCrc32c } from '../ts/convert/tensorbundle/crc32c.js';
 import { TensorBundleError } from '../ts/convert/tensorbundle/error.js';
 import { snappyDecompress } from '../ts/convert/tensorbundle/snappy.js';
 import { readTable } from '../ts/convert/tensorbundle/table.js';
+import { sharedFixture } from './helpers/fixtures.js';
 
-const ROOT = join(import.meta.dirname, '../../shared/fixtures/savedmodel');
+const ROOT = sharedFixture('savedmodel');
 
 interface ManifestTensor {
   key: string;

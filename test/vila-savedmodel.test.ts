@@ -18,8 +18,9 @@ import { writeVilaModel } from '../ts/convert/vila-convert.js';
 import { looksLikeVila, readVilaSavedModel, vilaFlattenOrder } from '../ts/convert/vila-savedmodel.js';
 import { runCli } from './helpers/cli.js';
 import { readNpyFloats, vilaManifest, vilaPath } from './helpers/vila-fixtures.js';
+import { sharedFixture } from './helpers/fixtures.js';
 
-const TINY = join(import.meta.dirname, '../../shared/fixtures/savedmodel/musiq-tiny-jax2tf');
+const TINY = sharedFixture('savedmodel/musiq-tiny-jax2tf');
 const { config, params: paramsInfo, tolerances } = vilaManifest;
 const order = vilaFlattenOrder(config.num_layers!);
 let sm: SavedModel;

@@ -1,8 +1,11 @@
 // Paths and manifest of the shared MUSIQ fixtures (read-only; tests write only to temporary folders).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sharedFixture } from './shared-fixtures.js';
 
-export const MUSIQ_FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/musiq');
+export { SHARED_FIXTURES, sharedFixture } from './shared-fixtures.js';
+
+export const MUSIQ_FIXTURES = sharedFixture('musiq');
 
 export interface FixtureCase {
   id: string;

@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { makeTarGz } from './tar.js';
+import { sharedFixture } from './fixtures.js';
 
-export const TINY_NPZ = readFileSync(join(import.meta.dirname, '../../../shared/fixtures/musiq/ckpt_tiny_1class.npz'));
-export const TINY_10CLASS_NPZ = readFileSync(join(import.meta.dirname, '../../../shared/fixtures/musiq/ckpt_tiny_10class.npz'));
+export const TINY_NPZ = readFileSync(sharedFixture('musiq/ckpt_tiny_1class.npz'));
+export const TINY_10CLASS_NPZ = readFileSync(sharedFixture('musiq/ckpt_tiny_10class.npz'));
 
 export interface RecordedRequest {
   method: string;

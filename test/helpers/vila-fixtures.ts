@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseNpy } from '../../ts/convert/npy.js';
+import { sharedFixture } from './fixtures.js';
 
-export const VILA_FIXTURES = join(import.meta.dirname, '../../../shared/fixtures/vila');
+export const VILA_FIXTURES = sharedFixture('vila');
 
 export interface VilaCase {
   name: string;
