@@ -68,6 +68,16 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
         { cause: error },
       );
     }
-    throw new DecodeError(`${source}: cannot decode image: ${message}`, { cause: error });
+    throw new DecodeError(`${source}: cannot decode image: ${decoderReason(message)}`, { cause: error });
   }
+}
+
+/**
+ * libvips' message in one line: its repeated warnings folded, a dangling "header:" trimmed, and its bare
+ * "Unknown error" (what it says of some truncated files) replaced by what it usually means.
+ */
+function decoderReason(message: string): string {
+  const lines = [...new Set(message.split('\n').map((line) => line.trim().replace(/:$/, '')).filter(Boolean))];
+  const reason = lines.join('; ');
+  return !reason || /^unknown error$/i.test(reason) ? 'the file is truncated or corrupt (libvips gave no reason)' : reason;
 }
