@@ -92,6 +92,15 @@ describe('batching', () => {
   });
 });
 
+describe('a closed scorer', () => {
+  it('refuses further work with a message that says what to do', async () => {
+    const scorer = await createScorer({ models: [one], device: 'cpu' });
+    expect((await scorer.score(photos[0]!)).scores.tiny_1class).toBeDefined();
+    await scorer.close();
+    await expect(scorer.score(photos[0]!)).rejects.toThrow(/this scorer is closed: create another with createScorer\(\)/);
+  });
+});
+
 describe('batch rules', () => {
   it('closes a batch when the padded cost would pass the budget', () => {
     const limits = { tokenBudget: 1000, maxImages: 8 };

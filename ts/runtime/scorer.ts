@@ -202,12 +202,14 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
     });
   };
 
+  let closed = false;
   const rowsOf = (image: PreparedImage): number => Math.max(...image.inputs.map((t) => t.tokens));
 
   async function* scoreMany(
     inputs: Iterable<ScoreInput> | AsyncIterable<ScoreInput>,
     { signal }: { signal?: AbortSignal } = {},
   ): AsyncGenerator<ScoreRecord> {
+    if (closed) throw new Error('this scorer is closed: create another with createScorer()');
     const source = toAsyncIterator(inputs);
     const queue: Array<{ input: ScoreInput; prepared: Promise<PreparedImage> }> = [];
     let exhausted = false;
@@ -280,6 +282,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
     },
     scoreMany,
     async close() {
+      closed = true;
       await worker.close();
     },
   };
