@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,7 +100,27 @@ describe('readNpz on hand-made archives', () => {
   it('rejects a header claiming more data than the entry holds', async () => {
     const liar = makeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 1000), }", f32(1, 2, 3));
     const path = await npzFile('liar.npz', makeZip([entry('w.npy', liar)]));
-    await expect(readNpz(path)).rejects.toThrow(/implies 4000000 data bytes but 12 are present/);
+    await expect(readNpz(path)).rejects.toThrow(/entry 'w\.npy': declares 140 bytes but its \.npy header needs 4000128$/);
+  });
+
+  // A deflate bomb: a few kilobytes that inflate to far more than the 12 data bytes the .npy header implies.
+  const bomb = Buffer.concat([good, Buffer.alloc(64 << 20)]);
+
+  it('refuses an entry declaring more than its .npy header needs, without inflating it', async () => {
+    const path = await npzFile('bomb.npz', makeZip([entry('w.npy', bomb, true)]));
+    await expect(readNpz(path)).rejects.toThrow(`cannot read ${path}: entry 'w.npy': declares ${bomb.length} bytes but its .npy header needs 140`);
+  });
+
+  it('refuses a 6 GiB declared size with the same message (no allocation is attempted)', async () => {
+    // Random bytes do not compress, so the archive is large enough for the declared ratio to be possible.
+    const data = Buffer.concat([good, randomBytes(6_300_000)]);
+    const path = await npzFile('bomb64.npz', makeZip([{ name: 'w.npy', data, deflate: true, declaredSize: 6 * 2 ** 30 }], { zip64: true }));
+    await expect(readNpz(path)).rejects.toThrow(`entry 'w.npy': declares ${6 * 2 ** 30} bytes but its .npy header needs 140`);
+  });
+
+  it('stops inflating at the size the header needs when the data runs on', async () => {
+    const path = await npzFile('runon.npz', makeZip([{ name: 'w.npy', data: bomb, deflate: true, declaredSize: good.length }]));
+    await expect(readNpz(path)).rejects.toThrow(/entry 'w\.npy': too many bytes in the stream\. expected 140\./);
   });
 
   it('rejects an entry whose CRC does not match', async () => {

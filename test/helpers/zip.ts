@@ -1,11 +1,13 @@
-// Test-only writer of zip archives (stored entries, optional zip64 records), for building .npz files with
-// exactly the defects the reader must reject.
+// Test-only writer of zip archives (stored or deflated entries, optional zip64 records, sizes that may lie),
+// for building .npz files with exactly the defects the reader must reject.
 import { crc32, deflateRawSync } from 'node:zlib';
 
 export interface ZipEntry {
   name: string;
   data: Uint8Array;
   deflate?: boolean;
+  /** Uncompressed size written in the zip headers instead of the real one (a lying or hostile archive). */
+  declaredSize?: number;
 }
 
 function u16(v: number): Buffer {
@@ -33,20 +35,21 @@ export function makeZip(entries: ZipEntry[], options: { zip64?: boolean } = {}):
     const body = entry.deflate ? deflateRawSync(entry.data) : Buffer.from(entry.data);
     const method = entry.deflate ? 8 : 0;
     const crc = crc32(entry.data);
+    const size = entry.declaredSize ?? entry.data.length;
     const z64 = options.zip64 === true;
     const sizeField = (v: number): Buffer => u32(z64 ? 0xffffffff : v);
-    const localExtra = z64 ? Buffer.concat([u16(1), u16(16), u64(entry.data.length), u64(body.length)]) : Buffer.alloc(0);
+    const localExtra = z64 ? Buffer.concat([u16(1), u16(16), u64(size), u64(body.length)]) : Buffer.alloc(0);
     const local = Buffer.concat([
       u32(0x04034b50), u16(z64 ? 45 : 20), u16(0), u16(method), u16(0), u16(0x21), u32(crc),
-      sizeField(body.length), sizeField(entry.data.length), u16(name.length), u16(localExtra.length), name, localExtra, body,
+      sizeField(body.length), sizeField(size), u16(name.length), u16(localExtra.length), name, localExtra, body,
     ]);
     const centralExtra = z64
-      ? Buffer.concat([u16(1), u16(24), u64(entry.data.length), u64(body.length), u64(offset)])
+      ? Buffer.concat([u16(1), u16(24), u64(size), u64(body.length), u64(offset)])
       : Buffer.alloc(0);
     centrals.push(
       Buffer.concat([
         u32(0x02014b50), u16(z64 ? 45 : 20), u16(z64 ? 45 : 20), u16(0), u16(method), u16(0), u16(0x21), u32(crc),
-        sizeField(body.length), sizeField(entry.data.length), u16(name.length), u16(centralExtra.length), u16(0), u16(0),
+        sizeField(body.length), sizeField(size), u16(name.length), u16(centralExtra.length), u16(0), u16(0),
         u16(0), u32(0), u32(z64 ? 0xffffffff : offset), name, centralExtra,
       ]),
     );

@@ -160,26 +160,47 @@ function parseHeaderDict(text: string): Map<string, PyValue> {
   return entries;
 }
 
-/** Parses the magic, version and header dict from the first bytes of a .npy stream. */
-export function parseNpyHeader(bytes: Uint8Array): NpyHeader {
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    throw new NpyFormatError('not a .npy array (magic \\x93NUMPY missing)');
-  }
+interface HeaderExtent {
+  major: number;
+  headerStart: number;
+  headerLength: number;
+}
+
+/** Magic, version and header length from the first bytes; undefined while too few bytes are there to tell. */
+function headerExtent(bytes: Uint8Array): HeaderExtent | undefined {
+  if (bytes.length < 10) return undefined;
+  if (MAGIC.some((b, i) => bytes[i] !== b)) throw new NpyFormatError('not a .npy array (magic \\x93NUMPY missing)');
   const major = bytes[6]!;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let headerLength: number;
-  let headerStart: number;
+  let extent: HeaderExtent;
   if (major === 1) {
-    headerLength = view.getUint16(8, true);
-    headerStart = 10;
+    extent = { major, headerStart: 10, headerLength: view.getUint16(8, true) };
   } else if (major === 2 || major === 3) {
-    if (bytes.length < 12) throw new NpyFormatError('truncated .npy header');
-    headerLength = view.getUint32(8, true);
-    headerStart = 12;
+    if (bytes.length < 12) return undefined;
+    extent = { major, headerStart: 12, headerLength: view.getUint32(8, true) };
   } else {
     throw new NpyFormatError(`unsupported .npy format version ${major}.${bytes[7]}`);
   }
-  if (headerLength > MAX_HEADER_BYTES) throw new NpyFormatError(`.npy header length ${headerLength} is implausible`);
+  if (extent.headerLength > MAX_HEADER_BYTES) throw new NpyFormatError(`.npy header length ${extent.headerLength} is implausible`);
+  return extent;
+}
+
+/**
+ * How many bytes the header of a .npy stream takes (magic, version, length and dict), from its first bytes;
+ * undefined while `prefix` is too short to tell. Lets a reader parse the header before it has the data.
+ */
+export function npyHeaderBytes(prefix: Uint8Array): number | undefined {
+  const extent = headerExtent(prefix);
+  return extent && extent.headerStart + extent.headerLength;
+}
+
+/** Parses the magic, version and header dict from the first bytes of a .npy stream. */
+export function parseNpyHeader(bytes: Uint8Array): NpyHeader {
+  const extent = headerExtent(bytes);
+  if (!extent) {
+    throw new NpyFormatError(bytes.length < 10 ? 'not a .npy array (magic \\x93NUMPY missing)' : 'truncated .npy header');
+  }
+  const { major, headerStart, headerLength } = extent;
   if (headerStart + headerLength > bytes.length) {
     throw new NpyFormatError(`.npy header claims ${headerLength} bytes but only ${bytes.length - headerStart} follow`);
   }

@@ -1,9 +1,11 @@
 // Reader for numpy .npz archives (zip of .npy files; stored or deflated; zip64). yauzl parses the zip structure
-// (it handles zip64 and validates entry sizes against the stream); we check sizes before allocating, verify
-// each entry's CRC-32, and stream every entry straight into one buffer so a large checkpoint is never held twice.
+// (it handles zip64 and validates entry sizes against the stream); we check each entry's declared size against
+// its .npy header before allocating or inflating the rest, verify each entry's CRC-32, and stream every entry
+// straight into one buffer so a large checkpoint is never held twice.
+import { constants } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
-import { parseNpy, type NpyArray } from './npy.js';
+import { npyHeaderBytes, parseNpy, parseNpyHeader, type NpyArray } from './npy.js';
 
 export class NpzError extends Error {
   override name = 'NpzError';
@@ -19,6 +21,8 @@ const STORED = 0;
 const DEFLATED = 8;
 // Deflate cannot expand data by more than about 1032:1; a larger claimed ratio is a corrupt or hostile header.
 const MAX_DEFLATE_RATIO = 1032;
+// The largest typed array Node.js allocates (4 GiB on 64-bit builds).
+const MAX_ENTRY_BYTES = constants.MAX_LENGTH;
 
 async function readEntryBytes(zip: yauzl.ZipFile, entry: yauzl.Entry, signal?: AbortSignal): Promise<Uint8Array> {
   const size = entry.uncompressedSize;
@@ -35,17 +39,32 @@ async function readEntryBytes(zip: yauzl.ZipFile, entry: yauzl.Entry, signal?: A
   if (entry.relativeOffsetOfLocalHeader + entry.compressedSize > zip.fileSize) {
     throw new Error(`claims ${entry.compressedSize} bytes at offset ${entry.relativeOffsetOfLocalHeader}, past the end of the file`);
   }
-  // Own ArrayBuffer (offset 0) so the .npy data, padded to a multiple of 16 bytes, is aligned for typed arrays.
-  const out = new Uint8Array(new ArrayBuffer(size));
   const stream = await zip.openReadStreamPromise(entry);
-  let filled = 0;
-  let crc = 0;
   const onAbort = (): void => {
     stream.destroy(new Error('aborted'));
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  // The buffer is allocated once the .npy header has arrived: the header says how many bytes the entry must
+  // hold, so a declared size it does not back is refused before the body is inflated, and nothing is ever
+  // inflated or allocated beyond it.
+  let out: Uint8Array | undefined;
+  let head: Buffer = Buffer.alloc(0);
+  let filled = 0;
+  let crc = 0;
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for await (const data of stream as AsyncIterable<Buffer>) {
+      let chunk = data;
+      if (!out) {
+        head = Buffer.concat([head, chunk]);
+        const headerBytes = npyHeaderBytes(head);
+        if (headerBytes === undefined || head.length < headerBytes) continue;
+        const needed = headerBytes + parseNpyHeader(head).dataBytes;
+        if (needed !== size) throw new Error(`declares ${size} bytes but its .npy header needs ${needed}`);
+        if (size > MAX_ENTRY_BYTES) throw new Error(`needs ${size} bytes, more than the ${MAX_ENTRY_BYTES} Node.js can hold in one array`);
+        // Own ArrayBuffer (offset 0) so the .npy data, padded to a multiple of 16 bytes, is aligned for typed arrays.
+        out = new Uint8Array(new ArrayBuffer(size));
+        chunk = head;
+      }
       if (filled + chunk.length > size) throw new Error(`holds more than the ${size} bytes its header declares`);
       out.set(chunk, filled);
       filled += chunk.length;
@@ -54,6 +73,7 @@ async function readEntryBytes(zip: yauzl.ZipFile, entry: yauzl.Entry, signal?: A
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
+  if (!out) throw new Error(`ends inside its .npy header (${head.length} bytes)`);
   if (filled !== size) throw new Error(`is truncated: ${filled} of ${size} bytes`);
   if (crc >>> 0 !== entry.crc32 >>> 0) throw new Error('fails its CRC-32 check');
   return out;
