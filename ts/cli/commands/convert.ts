@@ -3,7 +3,7 @@
 // the cache (and copied to --out when given).
 import { copyFile } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
-import { convertFrom } from '../../convert/convert-from.js';
+import { checkOnnxPath, checkOutputPath, convertFrom, OutputPathError } from '../../convert/convert-from.js';
 import { sidecarPath, writeFileAtomic, type ModelSidecar } from '../../convert/convert.js';
 import { describeVila } from '../../convert/vila-params.js';
 import { resolveNamedModel } from '../../sources/chain.js';
@@ -28,6 +28,16 @@ function describe(sidecar: ModelSidecar): string {
   );
 }
 
+/** An output path refused as a usage error (exit 2), before anything is read or written. */
+function usageCheck(check: () => void): void {
+  try {
+    check();
+  } catch (error) {
+    if (error instanceof OutputPathError) throw new UsageError(`--out ${error.message}`);
+    throw error;
+  }
+}
+
 export const convertCommand: CommandModule<object, ConvertArgs> = {
   command: 'convert',
   describe: 'convert a checkpoint (.npz, SavedModel folder) to an ONNX model plus a .json sidecar; or fetch and convert a model by name',
@@ -43,11 +53,13 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
           if (!argv.from && !argv.model) throw new UsageError('name a checkpoint with --from (and --out), or a model with --model');
           if (argv.from && !argv.out) throw new UsageError('--from needs --out (the ONNX model to write)');
           if (argv.model && argv.name) throw new UsageError('--name is for --from; with --model the name is the model’s');
+          if (argv.out) usageCheck(() => checkOnnxPath(argv.out!));
           return true;
         }),
     ) as unknown as Argv<ConvertArgs>,
   handler: async (argv) => {
     if (argv.from) {
+      usageCheck(() => checkOutputPath(argv.from!, argv.out!));
       const sidecar = await convertFrom(argv.from, argv.out!, { name: argv.name, warn });
       warn(`musiq-native: wrote ${argv.out} (${describe(sidecar)})`);
       return;
@@ -57,6 +69,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       result.source === 'cache' ? 'already in the models cache' : `from ${SOURCE_LABELS[result.source]}${result.from === 'source cache' ? ' (its cache)' : ''}`;
     warn(`musiq-native: ${result.path} ${origin} (${describe(result.sidecar)})`);
     if (argv.out) {
+      usageCheck(() => checkOutputPath(result.path, argv.out!));
       await copyFile(result.path, argv.out);
       await writeFileAtomic(sidecarPath(argv.out), `${JSON.stringify(result.sidecar, null, 2)}\n`);
       warn(`musiq-native: wrote ${argv.out}`);
