@@ -1,9 +1,11 @@
 // `musiq-native inspect <SavedModel folder | .npz | .onnx> [--json]`: signatures, tensors, op histogram and
-// what musiq-native recognises the artifact as.
+// what musiq-native recognises the artifact as. Exit codes, as for `score`: 0 when it is recognised as a model,
+// 1 when it was read but is not one (the report says why), 2 when it cannot be read at all.
 import type { CommandModule } from 'yargs';
 import { inspectArtifact, type InspectReport, type Recognition, type TensorListing } from '../../convert/inspect.js';
 import type { TensorSpec } from '../../convert/savedmodel/saved-model.js';
 import { describeVila } from '../../convert/vila-params.js';
+import { EXIT_OK, EXIT_SOME_FAILED } from '../output.js';
 
 interface InspectArgs {
   path: string;
@@ -73,7 +75,7 @@ function format(report: InspectReport): string[] {
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
   command: 'inspect <path>',
-  describe: 'show what a SavedModel folder, .npz checkpoint or .onnx model holds and what musiq-native recognises it as',
+  describe: 'show what a SavedModel folder, .npz checkpoint or .onnx model holds and what musiq-native recognises it as (exit 1 when it is not a valid model)',
   builder: (y) =>
     y
       .positional('path', { type: 'string', demandOption: true, describe: 'SavedModel folder, .npz or .onnx' })
@@ -81,5 +83,6 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   handler: async (argv) => {
     const report = await inspectArtifact(argv.path);
     process.stdout.write(argv.json ? `${JSON.stringify(report)}\n` : `${format(report).join('\n')}\n`);
+    process.exitCode = report.recognition.recognised ? EXIT_OK : EXIT_SOME_FAILED;
   },
 };
