@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readHealth, resolveNamedModel, SourceChainError, type ChainOptions } from '../ts/sources/chain.js';
 import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
@@ -245,6 +245,45 @@ describe('caches written by the Python clients, used without network', () => {
   it('--offline with nothing cached fails without any request', async () => {
     await expect(resolveNamedModel('spaq', options({ offline: true }))).rejects.toThrow(/^no source could provide spaq \(local files: no local checkpoint.*offline, so the network sources were not tried\)$/);
     expect(tfhub.requests.length + storage.requests.length).toBe(0);
+  });
+});
+
+describe('an artifact that does not convert', () => {
+  const HTML = Buffer.from('<html>Access denied</html>\n');
+  const downloaded = (): string => join(dir, 'cache/downloads/storage.googleapis.com/gresearch/musiq/koniq_ckpt.npz');
+
+  it('downloaded now: removed from our downloads cache, and the next run downloads it afresh', async () => {
+    storage.objects.set(NPZ_PATH, { body: HTML });
+    await expect(resolveNamedModel('koniq', options({ order: ['npz'] }))).rejects.toThrow(/\.npz URL: conversion failed: cannot read .*koniq_ckpt\.npz: not a readable zip archive/);
+    expect(logs).toContain(`removed ${downloaded()} from the .npz URL cache: it did not convert, so it will be downloaded again`);
+    expect((await tree(join(dir, 'cache'))).filter((f) => !f.endsWith('sources-health.json'))).toEqual([]);
+
+    storage.objects.set(NPZ_PATH, { body: TINY_NPZ });
+    const result = await resolveNamedModel('koniq', options({ order: ['npz'] }));
+    expect(result).toMatchObject({ source: 'npz', from: 'fetched' });
+    expect(storage.gets(NPZ_PATH)).toHaveLength(2);
+  });
+
+  it('already in our downloads cache: removed, then the same source downloads it afresh', async () => {
+    await mkdir(dirname(downloaded()), { recursive: true });
+    await writeFile(downloaded(), HTML);
+    const result = await resolveNamedModel('koniq', options({ order: ['npz'] }));
+    expect(result).toMatchObject({ source: 'npz', from: 'fetched' });
+    expect(logs.find((l) => l.startsWith('⚠'))).toMatch(/^⚠ the \.npz URL cache of koniq is unusable: conversion failed: .*not a readable zip archive.*; trying the sources$/);
+    expect(logs).toContain(`removed ${downloaded()} from the .npz URL cache: it did not convert, so it will be downloaded again`);
+    expect(storage.gets(NPZ_PATH)).toHaveLength(1);
+    expect(await readFile(downloaded())).toEqual(TINY_NPZ);
+  });
+
+  it("in tensorflow_hub's cache (shared with Python): reported and left in place", async () => {
+    const module = join(dir, 'tfhub', KONIQ_TFHUB_DIR);
+    await mkdir(module, { recursive: true });
+    await writeFile(join(module, 'koniq_ckpt.npz'), HTML);
+    const result = await resolveNamedModel('koniq', options({ order: ['tfhub', 'npz'] }));
+    expect(result.source).toBe('npz');
+    expect(logs.find((l) => l.startsWith('⚠'))).toMatch(/^⚠ the TF Hub cache of koniq is unusable: /);
+    expect(logs.some((l) => l.startsWith('removed'))).toBe(false);
+    expect(await readFile(join(module, 'koniq_ckpt.npz'))).toEqual(HTML);
   });
 });
 

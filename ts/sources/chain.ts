@@ -282,6 +282,15 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
   const order = await sourcesFor(model, settings);
   const label = (kind: SourceKind): string => SOURCE_LABELS[kind];
 
+  // A downloaded artifact that did not convert would fail the same way on every later run: our own cache
+  // drops it so that the next attempt downloads afresh (the Python clients' caches are only reported).
+  const discard = async (kind: SourceKind, artifact: Artifact | undefined): Promise<void> => {
+    const resolver = RESOLVERS[kind];
+    if (!artifact || !resolver.discard) return;
+    await resolver.discard(artifact, ctx);
+    ctx.log(`removed ${artifact.path} from the ${label(kind)} cache: it did not convert, so it will be downloaded again`);
+  };
+
   // Caches: no network.
   for (const kind of order) {
     let artifact: Artifact | undefined;
@@ -297,6 +306,7 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
       const failure = asSourceError(error);
       failures.push({ kind, stage: 'cache', reason: failure.kind, message: oneLine(failure.message, ctx) });
       ctx.log(`⚠ the ${label(kind)} cache of ${name} is unusable: ${oneLine(failure.message, ctx)}; trying the sources`);
+      await discard(kind, artifact);
     }
   }
 
@@ -331,8 +341,9 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
     }
     ctx.log(`Loading ${name} from ${label(kind)}: ${resolver.location(model, ctx)}`);
     const started = performance.now();
+    let artifact: Artifact | undefined;
     try {
-      const artifact = await resolver.fetch(model, ctx);
+      artifact = await resolver.fetch(model, ctx);
       const fetchedMs = Math.round(performance.now() - started);
       const sidecar = await convertInto(model, artifact, out, ctx);
       if (NETWORK_KINDS.includes(kind)) await recordHealth(ctx, kind, true, { latencyMs: fetchedMs });
@@ -345,6 +356,7 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
       failures.push({ kind, stage: 'source', reason: failure.kind, message });
       if (NETWORK_KINDS.includes(kind)) await recordHealth(ctx, kind, false, { error: message });
       ctx.log(`⚠ ${label(kind)} failed for ${name}: ${message}; ${fallback}`);
+      await discard(kind, artifact);
     }
   }
   const tried = failures.filter((f) => f.stage === 'source').map((f) => `${label(f.kind)}: ${f.message}`);

@@ -89,6 +89,11 @@ export interface Resolver {
   fetch(model: ModelEntry, ctx: SourceContext): Promise<Artifact>;
   /** Touches the network (no download) to tell whether the source can serve the model. */
   probe(model: ModelEntry, ctx: SourceContext): Promise<ProbeResult>;
+  /**
+   * Removes an artifact of this source's cache that failed to convert, so that the next attempt downloads it
+   * again. Only for caches musiq-native owns: the Python clients' caches are shared and left alone.
+   */
+  discard?(artifact: Artifact, ctx: SourceContext): Promise<void>;
 }
 
 const ENV_MIRROR: Record<MirrorKind, string> = {

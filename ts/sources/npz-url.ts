@@ -2,7 +2,7 @@
 // cut, md5 checked when x-goog-hash is sent, written to a partial file renamed into place when complete.
 // Kept under <cache>/downloads/<host>/<path> (the original URL's, also when a mirror served it).
 import { existsSync } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { applyMirror, removeEmptyDirs, type ProbeResult, type Resolver, type SourceContext } from './context.js';
 import { displayUrl, downloadFile, probeUrl, SourceError } from './http.js';
@@ -68,6 +68,10 @@ export const npzUrlResolver: Resolver = {
       await lock.release();
       if (!existsSync(path)) await removeEmptyDirs(dirname(path), ctx.cacheRoot);
     }
+  },
+  async discard(artifact, ctx) {
+    await rm(artifact.path, { force: true });
+    await removeEmptyDirs(dirname(artifact.path), ctx.cacheRoot);
   },
   async probe(model, ctx): Promise<ProbeResult> {
     const url = applyMirror(urlOf(model), ctx.mirrors.npz);
