@@ -1,5 +1,6 @@
 // `convert` and `inspect` on the command line: an output path that would overwrite the source is a usage error
-// (exit 2) that leaves the source untouched; `inspect` exits 1 for an input it reads but does not recognise.
+// (exit 2) that leaves the source untouched; `convert --model --refresh` converts again; `inspect` exits 1 for
+// an input it reads but does not recognise.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -55,6 +56,25 @@ describe('convert refuses an --out that would overwrite its source', () => {
     expect(() => checkOutputPath(join(dir, 'sm'), join(dir, 'sm', 'deeper', 'x.onnx'))).toThrow(/inside the source folder/);
     expect(() => checkOutputPath(join(dir, 'sm'), join(dir, 'sm-model.onnx'))).not.toThrow();
     expect(() => checkOutputPath(join(dir, 'a.npz'), join(dir, 'a.ONNX'))).not.toThrow();
+  });
+});
+
+describe('convert --model --refresh', () => {
+  it('converts again although the models cache holds the model; --refresh without --model is a usage error', async () => {
+    const home = await root.caseDir();
+    await mkdir(join(home, 'checkpoints'));
+    await copyFile(fixturePath('ckpt_tiny_1class.npz'), join(home, 'checkpoints', 'koniq_ckpt.npz'));
+    const args = ['convert', '--model', 'koniq', '--offline', '--checkpoints-dir', join(home, 'checkpoints')];
+    expect((await runCli(args, sandboxEnv(home))).code).toBe(0);
+    const cached = await runCli(args, sandboxEnv(home));
+    expect(cached.stderr).toContain('already in the models cache');
+    const refreshed = await runCli([...args, '--refresh'], sandboxEnv(home));
+    expect(refreshed.code).toBe(0);
+    expect(refreshed.stderr).toContain('musiq-native: refresh: converting koniq again, whatever the models cache holds');
+    expect(refreshed.stderr).toMatch(/koniq\.onnx from local files \(/);
+    const misuse = await runCli(['convert', '--from', 'x.npz', '--out', 'x.onnx', '--refresh'], sandboxEnv(home));
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toContain('--refresh is for --model');
   });
 });
 

@@ -7,9 +7,11 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readNpz } from '../ts/convert/npz.js';
 import { readHealth, resolveNamedModel, SourceChainError, type ChainOptions } from '../ts/sources/chain.js';
 import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandbox.js';
 import { makeTarGz } from './helpers/tar.js';
+import { makeNpy, makeZip } from './helpers/zip.js';
 import { npzBundle, refusedUrl, startStorage, startTfhub, TINY_10CLASS_NPZ, TINY_NPZ, type Storage, type TestServer } from './helpers/hub-servers.js';
 
 const HANDLE_PATH = '/google/musiq/koniq-10k/1';
@@ -284,6 +286,51 @@ describe('an artifact that does not convert', () => {
     expect(logs.find((l) => l.startsWith('⚠'))).toMatch(/^⚠ the TF Hub cache of koniq is unusable: /);
     expect(logs.some((l) => l.startsWith('removed'))).toBe(false);
     expect(await readFile(join(module, 'koniq_ckpt.npz'))).toEqual(HTML);
+  });
+});
+
+/** The fixture checkpoint written anew (deflated) with a different head bias: another model, another file. */
+async function otherCheckpoint(path: string): Promise<void> {
+  const arrays = await readNpz(join(import.meta.dirname, '../../shared/fixtures/musiq/ckpt_tiny_1class.npz'));
+  (arrays.get('opt/target/head/bias')!.data as Float32Array)[0]! += 1;
+  const entries = [...arrays].map(([key, { dtype, shape, data }]) => ({
+    name: `${key}.npy`,
+    data: makeNpy(`{'descr': '${dtype}', 'fortran_order': False, 'shape': (${shape.map((d) => `${d},`).join(' ')}), }`, new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+    deflate: true,
+  }));
+  await writeFile(path, makeZip(entries));
+}
+
+const sha256 = async (path: string): Promise<string> => createHash('sha256').update(await readFile(path)).digest('hex');
+
+describe('a model converted from a local file', () => {
+  it('is converted again when that file changes, and only then', async () => {
+    const checkpoints = join(dir, 'checkpoints');
+    const local = join(checkpoints, 'koniq_ckpt.npz');
+    await mkdir(checkpoints);
+    await writeFile(local, TINY_NPZ);
+    const first = await resolveNamedModel('koniq', options({ order: ['local'], checkpointsDir: checkpoints }));
+    expect(first.source).toBe('local');
+    expect(first.sidecar.source.local).toEqual({ path: local, size: TINY_NPZ.length, mtimeMs: expect.any(Number) });
+    expect(JSON.parse(await readFile(`${first.path}.json`, 'utf8')).source.local).toEqual(first.sidecar.source.local);
+    expect((await resolveNamedModel('koniq', options({ order: ['local'], checkpointsDir: checkpoints }))).source).toBe('cache');
+
+    await otherCheckpoint(local);
+    logs.length = 0;
+    const second = await resolveNamedModel('koniq', options({ order: ['local'], checkpointsDir: checkpoints }));
+    expect(second.source).toBe('local');
+    expect(logs[0]).toMatch(new RegExp(`^${local.replace(/[/.]/g, '\\$&')} changed since koniq was converted from it \\(${TINY_NPZ.length} → \\d+ bytes, modified .*\\); converting it again$`));
+    expect(second.sidecar.source.sha256).toBe(await sha256(local));
+    expect((await resolveNamedModel('koniq', options({ order: ['local'], checkpointsDir: checkpoints }))).source).toBe('cache');
+  });
+
+  it('refresh converts again whatever the models cache holds, from the sources’ caches', async () => {
+    await resolveNamedModel('koniq', options({ order: ['npz'] }));
+    logs.length = 0;
+    const again = await resolveNamedModel('koniq', options({ order: ['npz'], refresh: true }));
+    expect(again).toMatchObject({ source: 'npz', from: 'source cache' });
+    expect(logs[0]).toBe('refresh: converting koniq again, whatever the models cache holds');
+    expect(storage.gets(NPZ_PATH)).toHaveLength(1);
   });
 });
 

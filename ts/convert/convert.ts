@@ -11,6 +11,18 @@ import { CHECKPOINT_PREFIX, musiqParamsFrom, toFloat32, type MusiqConfig, type P
 import type { VilaConfig } from './vila-params.js';
 import type { GraphBuilder } from '../onnx/graph.js';
 
+/**
+ * The local file (or SavedModel folder) a cached model was converted from, as it was then: the sources chain
+ * converts again when it changes.
+ */
+export interface LocalFingerprint {
+  path: string;
+  /** Bytes; for a folder, the sum over its files. */
+  size: number;
+  /** For a folder, the newest of its files. */
+  mtimeMs: number;
+}
+
 interface SidecarBase {
   format: 'musiq-native-model';
   formatVersion: 1;
@@ -20,7 +32,7 @@ interface SidecarBase {
   higherIsBetter: true;
   /** `logit` for one class, `expectation-1-to-N` for a softmax over N classes, `cosine` for VILA. */
   scoreRule: string;
-  source: { kind: string; file: string; sha256: string };
+  source: { kind: string; file: string; sha256: string; local?: LocalFingerprint };
   /** Set for models whose weights are random: their numbers are not quality scores. */
   demo?: string;
   producer: string;

@@ -17,7 +17,7 @@ import { orderFor, removeEmptyDirs, resolveSettings, type Artifact, type ChainOp
 import { scrub } from './credentials.js';
 import { SourceError, type FailureKind } from './http.js';
 import { kaggleResolver } from './kaggle.js';
-import { localResolver } from './local.js';
+import { localFingerprint, localResolver } from './local.js';
 import { withLock } from './lock.js';
 import { npzUrlResolver } from './npz-url.js';
 import { offers, SOURCE_LABELS, type ModelEntry, type SourceKind } from './registry.js';
@@ -83,6 +83,20 @@ async function readConverted(path: string): Promise<ModelSidecar | undefined> {
   }
 }
 
+/**
+ * The cached model, unless it was converted from a local file that has changed since (then it is converted
+ * again, and `log` says why). A local file that is gone leaves the conversion in use: it is all that remains.
+ */
+async function upToDate(out: string, name: string, log: (line: string) => void): Promise<ModelSidecar | undefined> {
+  const sidecar = await readConverted(out);
+  const then = sidecar?.source?.local;
+  if (!then) return sidecar;
+  const now = await localFingerprint(then.path).catch(() => undefined);
+  if (!now || (now.size === then.size && now.mtimeMs === then.mtimeMs)) return sidecar;
+  log(`${then.path} changed since ${name} was converted from it (${then.size} → ${now.size} bytes, modified ${new Date(now.mtimeMs).toISOString()}); converting it again`);
+  return undefined;
+}
+
 /** One line, no secrets. */
 function oneLine(text: string, ctx: SourceContext): string {
   return scrub(text.replace(/\s*\n\s*/g, ' ').trim(), ctx.secrets);
@@ -96,9 +110,13 @@ export function asSourceError(error: unknown): SourceError {
   return new SourceError('invalid', message, { cause: error });
 }
 
-/** Converts an artifact into the models cache (temporary names, renamed when complete and checked). */
-async function convertInto(model: ModelEntry, artifact: Artifact, out: string, ctx: SourceContext): Promise<ModelSidecar> {
+/**
+ * Converts an artifact into the models cache (temporary names, renamed when complete and checked). A local
+ * file's size and time go into the sidecar, taken before reading it so that a change made meanwhile is seen.
+ */
+async function convertInto(model: ModelEntry, kind: SourceKind, artifact: Artifact, out: string, ctx: SourceContext): Promise<ModelSidecar> {
   const temp = join(dirname(out), `.${model.name}.${randomUUID().slice(0, 8)}.onnx`);
+  const local = kind === 'local' ? await localFingerprint(artifact.path) : undefined;
   try {
     let sidecar: ModelSidecar;
     try {
@@ -111,6 +129,11 @@ async function convertInto(model: ModelEntry, artifact: Artifact, out: string, c
     const classes = sidecar.config?.numClasses;
     if (classes !== undefined && classes !== model.numClasses) {
       throw new SourceError('invalid', `the ${artifact.kind} has a ${classes}-class head, but ${model.name} has ${model.numClasses}`);
+    }
+    if (local) {
+      // The sidecar file only: the copy in the ONNX metadata describes the model, not where the cache got it.
+      sidecar = { ...sidecar, source: { ...sidecar.source, local } };
+      await writeFile(sidecarPath(temp), `${JSON.stringify(sidecar, null, 2)}\n`);
     }
     await rename(temp, out);
     await rename(sidecarPath(temp), sidecarPath(out));
@@ -256,7 +279,8 @@ export async function resolveNamedModel(name: string, options: ChainOptions = {}
   const { ctx } = settings;
   const model = lookupModel(name, settings);
   const out = convertedModelPath(name, ctx);
-  const ready = await readConverted(out);
+  if (ctx.refresh) ctx.log(`refresh: converting ${name} again, whatever the models cache holds`);
+  const ready = ctx.refresh ? undefined : await upToDate(out, name, ctx.log);
   if (ready) return { name, path: out, sidecar: ready, source: 'cache', failures: [] };
   await mkdir(dirname(out), { recursive: true });
   try {
@@ -264,8 +288,8 @@ export async function resolveNamedModel(name: string, options: ChainOptions = {}
       `${out}.lock`,
       { pollMs: ctx.lockPollMs, signal: ctx.signal, onWait: (holder) => ctx.log(`waiting for ${holder}, which is preparing ${name}`) },
       async () => {
-        // Another process may have finished it while we waited.
-        const done = await readConverted(out);
+        // Another process may have finished it while we waited (the reason to convert again was logged above).
+        const done = ctx.refresh ? undefined : await upToDate(out, name, () => undefined);
         if (done) return { name, path: out, sidecar: done, source: 'cache' as const, failures: [] };
         return runChain(model, out, settings);
       },
@@ -298,7 +322,7 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
       artifact = await RESOLVERS[kind].cached(model, ctx);
       if (!artifact) continue;
       ctx.log(`Loading ${name} from the ${label(kind)} cache: ${artifact.path}`);
-      const sidecar = await convertInto(model, artifact, out, ctx);
+      const sidecar = await convertInto(model, kind, artifact, out, ctx);
       ctx.log(`✓ ${name} loaded from the ${label(kind)} cache (converted to ${out})`);
       return { name, path: out, sidecar, source: kind, from: 'source cache', artifact, failures };
     } catch (error) {
@@ -345,7 +369,7 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
     try {
       artifact = await resolver.fetch(model, ctx);
       const fetchedMs = Math.round(performance.now() - started);
-      const sidecar = await convertInto(model, artifact, out, ctx);
+      const sidecar = await convertInto(model, kind, artifact, out, ctx);
       if (NETWORK_KINDS.includes(kind)) await recordHealth(ctx, kind, true, { latencyMs: fetchedMs });
       ctx.log(`✓ ${name} loaded from ${label(kind)} (converted to ${out})`);
       return { name, path: out, sidecar, source: kind, from: 'fetched', artifact, failures };

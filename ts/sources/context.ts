@@ -24,6 +24,8 @@ export interface SourceOptions {
   parallel?: boolean;
   /** Order sources by their recorded health and latency. */
   rank?: boolean;
+  /** Convert again even when the models cache holds the model (the sources' own caches are still used). */
+  refresh?: boolean;
 }
 
 /** Library-level extras (tests, embedding). */
@@ -48,6 +50,7 @@ export interface SourceContext {
   checkpointsDirs: string[];
   parallel: boolean;
   rank: boolean;
+  refresh: boolean;
   lockPollMs: number;
   signal?: AbortSignal;
   log: (line: string) => void;
@@ -138,6 +141,7 @@ export function resolveSettings(options: ChainOptions = {}): Settings {
     checkpointsDirs,
     parallel: options.parallel ?? config.parallel ?? false,
     rank: options.rank ?? config.rank ?? false,
+    refresh: options.refresh ?? false,
     lockPollMs: options.lockPollMs ?? 250,
     signal: options.signal,
     log: options.log ?? (() => undefined),

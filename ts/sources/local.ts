@@ -2,9 +2,9 @@
 // file names in the checkpoints folders (--checkpoints-dir / $MUSIQ_NATIVE_CHECKPOINTS / config, then
 // <cache>/checkpoints). Also the shared rule for what a downloaded folder holds (findArtifact).
 import { existsSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { sidecarPath } from '../convert/convert.js';
+import { sidecarPath, type LocalFingerprint } from '../convert/convert.js';
 import { SourceError } from './http.js';
 import type { Artifact, ProbeResult, Resolver, SourceContext } from './context.js';
 import type { ModelEntry } from './registry.js';
@@ -39,6 +39,16 @@ export async function findArtifact(path: string): Promise<Artifact> {
   const npz = files.filter((f) => /\.npz$/i.test(f));
   if (npz.length === 1) return { path: npz[0]!, kind: 'npz' };
   throw new SourceError('invalid', `${path} holds no single model (expected saved_model.pb, one .onnx or one .npz)`);
+}
+
+/** Size and modification time of a file, or summed and newest over the files of a folder (a SavedModel). */
+export async function localFingerprint(path: string): Promise<LocalFingerprint> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return { path, size: info.size, mtimeMs: info.mtimeMs };
+  const files: string[] = [];
+  await walk(path, Infinity, files);
+  const stats = await Promise.all(files.map((file) => stat(file)));
+  return { path, size: stats.reduce((sum, s) => sum + s.size, 0), mtimeMs: Math.max(info.mtimeMs, ...stats.map((s) => s.mtimeMs)) };
 }
 
 /** The paths looked at for a model, in order. */

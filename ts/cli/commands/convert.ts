@@ -16,6 +16,7 @@ interface ConvertArgs extends SourceArgs {
   model?: string;
   out?: string;
   name?: string;
+  refresh?: boolean;
 }
 
 function describe(sidecar: ModelSidecar): string {
@@ -48,11 +49,13 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
         .option('model', { type: 'string', describe: 'model name (koniq, spaq, ava, paq2piq, vila, or one from the config): fetched and converted into the cache' })
         .option('out', { type: 'string', describe: 'ONNX model to write (with --model: a copy of the cached one)' })
         .option('name', { type: 'string', describe: 'model name for --from (default: from the file name, e.g. koniq)' })
+        .option('refresh', { type: 'boolean', describe: 'with --model: convert again even when the models cache holds it (the sources’ caches are still used)' })
         .conflicts('from', 'model')
         .check((argv) => {
           if (!argv.from && !argv.model) throw new UsageError('name a checkpoint with --from (and --out), or a model with --model');
           if (argv.from && !argv.out) throw new UsageError('--from needs --out (the ONNX model to write)');
           if (argv.model && argv.name) throw new UsageError('--name is for --from; with --model the name is the model’s');
+          if (argv.from && argv.refresh) throw new UsageError('--refresh is for --model (--from always converts)');
           if (argv.out) usageCheck(() => checkOnnxPath(argv.out!));
           return true;
         }),
@@ -64,7 +67,7 @@ export const convertCommand: CommandModule<object, ConvertArgs> = {
       warn(`musiq-native: wrote ${argv.out} (${describe(sidecar)})`);
       return;
     }
-    const result = await resolveNamedModel(argv.model!, sourceOptionsFrom(argv));
+    const result = await resolveNamedModel(argv.model!, { ...sourceOptionsFrom(argv), refresh: argv.refresh });
     const origin =
       result.source === 'cache' ? 'already in the models cache' : `from ${SOURCE_LABELS[result.source]}${result.from === 'source cache' ? ' (its cache)' : ''}`;
     warn(`musiq-native: ${result.path} ${origin} (${describe(result.sidecar)})`);
