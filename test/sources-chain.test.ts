@@ -74,7 +74,8 @@ describe('TF Hub compressed protocol', () => {
     expect(await tree(join(dir, 'tfhub'))).toEqual([`${KONIQ_TFHUB_DIR}.descriptor.txt`, `${KONIQ_TFHUB_DIR}/koniq_ckpt.npz`]);
     expect(await readFile(join(dir, 'tfhub', `${KONIQ_TFHUB_DIR}.descriptor.txt`), 'utf8')).toContain('Module: https://tfhub.dev/google/musiq/koniq-10k/1');
     expect(await tree(join(dir, 'cache'))).toEqual(['models/koniq.onnx', 'models/koniq.onnx.json', 'sources-health.json']);
-    expect(logs).toContain('Loading koniq from TF Hub: https://tfhub.dev/google/musiq/koniq-10k/1');
+    // The mirror is what is contacted; the log names it first.
+    expect(logs).toContain(`Loading koniq from TF Hub: ${tfhub.url}${HANDLE_PATH} (mirror of https://tfhub.dev${HANDLE_PATH})`);
     expect(logs.at(-1)).toMatch(/^✓ koniq loaded from TF Hub \(converted to .*koniq\.onnx\)$/);
   });
 
@@ -257,6 +258,7 @@ describe('an artifact that does not convert', () => {
   it('downloaded now: removed from our downloads cache, and the next run downloads it afresh', async () => {
     storage.objects.set(NPZ_PATH, { body: HTML });
     await expect(resolveNamedModel('koniq', options({ order: ['npz'] }))).rejects.toThrow(/\.npz URL: conversion failed: cannot read .*koniq_ckpt\.npz: not a readable zip archive/);
+    expect(logs).toContain(`Loading koniq from .npz URL: ${storage.url}${NPZ_PATH} (mirror of https://storage.googleapis.com${NPZ_PATH})`);
     expect(logs).toContain(`removed ${downloaded()} from the .npz URL cache: it did not convert, so it will be downloaded again`);
     expect((await tree(join(dir, 'cache'))).filter((f) => !f.endsWith('sources-health.json'))).toEqual([]);
 

@@ -177,7 +177,7 @@ describe('a --config file and mirrors', () => {
     const image = fixturePath('images/chelsea.png');
     const scored = await runCli(['score', image, '--model', 'mine', '--config', file], env({ MUSIQ_NATIVE_NPZ_MIRROR: '' }));
     expect(scored.code).toBe(0);
-    expect(scored.stderr).toContain('Loading mine from .npz URL: https://weights.example/musiq/mine.npz');
+    expect(scored.stderr).toContain(`Loading mine from .npz URL: ${storage.url}/musiq/mine.npz (mirror of https://weights.example/musiq/mine.npz)`);
     expect(scored.stderr).toMatch(/✓ mine loaded from \.npz URL \(converted to .*\/cache\/models\/mine\.onnx\)/);
     const expected = musiqManifest.cases.find((c) => c.id === 'chelsea__tiny_1class')!.expected_score;
     expect(scored.lines).toHaveLength(1);

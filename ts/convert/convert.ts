@@ -6,10 +6,14 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { PACKAGE_VERSION } from '../version.js';
 import { readNpz } from './npz.js';
+import { sidecarPath } from './sidecar.js';
 import { buildMusiqGraph } from './musiq-graph.js';
 import { CHECKPOINT_PREFIX, musiqParamsFrom, toFloat32, type MusiqConfig, type ParamTree } from './musiq-params.js';
 import type { VilaConfig } from './vila-params.js';
 import type { GraphBuilder } from '../onnx/graph.js';
+
+// Sidecar files are read by the inference worker too, which should not load the converter to do so.
+export { readSidecarFile, SidecarError, sidecarPath } from './sidecar.js';
 
 /**
  * The local file (or SavedModel folder) a cached model was converted from, as it was then: the sources chain
@@ -62,10 +66,6 @@ const KNOWN_RANGES: Record<string, [number, number]> = {
   // A cosine in [-1, 1] that the model card describes as 0..1 (vila.md §1): normalising clips it to 0..1.
   vila: [0, 1],
 };
-
-export function sidecarPath(modelPath: string): string {
-  return `${modelPath}.json`;
-}
 
 /** Guesses the model name from a checkpoint file name such as `koniq_ckpt.npz`. */
 export function modelNameFromFile(file: string): string {

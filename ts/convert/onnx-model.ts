@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ModelProto } from '../onnx/schema.js';
-import { sidecarPath, writeFileAtomic, type ModelSidecar } from './convert.js';
+import { readSidecarFile, sidecarPath, writeFileAtomic, type ModelSidecar } from './convert.js';
 
 export interface OnnxValueInfo {
   name: string;
@@ -54,7 +54,7 @@ export async function readOnnxModel(path: string): Promise<OnnxModelInfo> {
   let sidecar: ModelSidecar | null = null;
   let sidecarFrom: OnnxModelInfo['sidecarFrom'] = null;
   if (existsSync(sidecarPath(path))) {
-    sidecar = JSON.parse(await readFile(sidecarPath(path), 'utf8')) as ModelSidecar;
+    sidecar = await readSidecarFile(path);
     sidecarFrom = 'file';
   } else if (metadata[SIDECAR_METADATA_KEY]) {
     sidecar = JSON.parse(metadata[SIDECAR_METADATA_KEY]) as ModelSidecar;

@@ -2,8 +2,7 @@
 // and reads its sidecar. Registry names go through the sources chain (ts/sources/chain.ts): the models cache,
 // then the sources' caches, then TF Hub, Kaggle Models, the .npz URL and local files, converted once.
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { sidecarPath, type ModelSidecar } from '../convert/convert.js';
+import { readSidecarFile, sidecarPath, type ModelSidecar } from '../convert/convert.js';
 import { ensureDemoModel } from '../convert/demo-model.js';
 import { resolveNamedModel } from '../sources/chain.js';
 import { resolveSettings, type ChainOptions } from '../sources/context.js';
@@ -25,11 +24,7 @@ export async function readSidecar(modelPath: string): Promise<ModelSidecar> {
         're-create the model with `musiq-native convert --from <checkpoint.npz> --out <model.onnx>`',
     );
   }
-  const sidecar = JSON.parse(await readFile(path, 'utf8')) as ModelSidecar;
-  if (sidecar.format !== 'musiq-native-model' || (sidecar.architecture !== 'musiq' && sidecar.architecture !== 'vila')) {
-    throw new ModelNotFoundError(`${path} is not a musiq-native model description`);
-  }
-  return sidecar;
+  return readSidecarFile(modelPath);
 }
 
 /** Whether a spec names a registry model rather than a file (no path separator, no .onnx). */

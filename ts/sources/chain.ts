@@ -11,9 +11,9 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { sidecarPath, type ModelSidecar } from '../convert/convert.js';
+import { readSidecarFile, sidecarPath, type ModelSidecar } from '../convert/convert.js';
 import { convertFrom, UnsupportedArtifactError } from '../convert/convert-from.js';
-import { orderFor, removeEmptyDirs, resolveSettings, type Artifact, type ChainOptions, type Resolver, type Settings, type SourceContext } from './context.js';
+import { applyMirror, orderFor, removeEmptyDirs, resolveSettings, type Artifact, type ChainOptions, type Resolver, type Settings, type SourceContext } from './context.js';
 import { scrub } from './credentials.js';
 import { SourceError, type FailureKind } from './http.js';
 import { kaggleResolver } from './kaggle.js';
@@ -73,14 +73,10 @@ export function convertedModelPath(name: string, ctx: Pick<SourceContext, 'cache
   return join(ctx.cacheRoot, 'models', `${name}.onnx`);
 }
 
+/** The cached model's sidecar; undefined when either file is missing or the sidecar is damaged (then it is converted again). */
 async function readConverted(path: string): Promise<ModelSidecar | undefined> {
   if (!existsSync(path) || !existsSync(sidecarPath(path))) return undefined;
-  try {
-    const sidecar = JSON.parse(await readFile(sidecarPath(path), 'utf8')) as ModelSidecar;
-    return sidecar.format === 'musiq-native-model' ? sidecar : undefined;
-  } catch {
-    return undefined;
-  }
+  return readSidecarFile(path).catch(() => undefined);
 }
 
 /**
@@ -95,6 +91,14 @@ async function upToDate(out: string, name: string, log: (line: string) => void):
   if (!now || (now.size === then.size && now.mtimeMs === then.mtimeMs)) return sidecar;
   log(`${then.path} changed since ${name} was converted from it (${then.size} → ${now.size} bytes, modified ${new Date(now.mtimeMs).toISOString()}); converting it again`);
   return undefined;
+}
+
+/** Where a source is fetched from, for the log: with a mirror, the mirror's URL first (it is what is contacted). */
+function contacted(resolver: Resolver, model: ModelEntry, ctx: SourceContext): string {
+  const location = resolver.location(model, ctx);
+  const mirror = resolver.kind === 'local' ? undefined : ctx.mirrors[resolver.kind];
+  if (!mirror) return location;
+  return /^https?:\/\//i.test(location) ? `${applyMirror(location, mirror)} (mirror of ${location})` : `${location} through the mirror ${mirror}`;
 }
 
 /** One line, no secrets. */
@@ -363,7 +367,7 @@ async function runChain(model: ModelEntry, out: string, settings: Settings): Pro
       ctx.log(`⚠ ${label(kind)} failed for ${name}: ${oneLine(probeFailure.message, ctx)}; ${fallback}`);
       continue;
     }
-    ctx.log(`Loading ${name} from ${label(kind)}: ${resolver.location(model, ctx)}`);
+    ctx.log(`Loading ${name} from ${label(kind)}: ${contacted(resolver, model, ctx)}`);
     const started = performance.now();
     let artifact: Artifact | undefined;
     try {
