@@ -1,9 +1,11 @@
 // ONNX Runtime sessions: one per model, created once and reused for every image. `auto` tries CUDA and falls
-// back to CPU, saying why in one line; `cuda` fails loudly instead.
+// back to CPU, saying why in one line; `cuda` fails loudly instead. A model's graph is checked against its sidecar.
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { readSidecarFile, sidecarPath } from '../convert/sidecar.js';
+import type { ModelSidecar } from '../convert/convert.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda';
 
@@ -54,7 +56,46 @@ async function createCuda(model: string | Uint8Array, options: SessionOptions): 
     : ort.InferenceSession.create(model, sessionOptions);
 }
 
+export class ModelMismatchError extends Error {
+  override name = 'ModelMismatchError';
+}
+
+/** Why a session's graph is not the model its sidecar describes (input, outputs, class count); undefined if it is. */
+export function sidecarMismatch(session: ort.InferenceSession, sidecar: ModelSidecar): string | undefined {
+  const [kind, input] = sidecar.architecture === 'vila' ? ['a VILA-R', 'pixels'] : ['a MUSIQ', 'tokens'];
+  const list = (names: readonly string[]): string => names.map((n) => `'${n}'`).join(', ');
+  if (!session.inputNames.includes(input)) {
+    return `the sidecar describes ${kind} model (input '${input}'), but the model's inputs are ${list(session.inputNames)}`;
+  }
+  if (!session.outputNames.includes('score')) return `the model has no 'score' output (its outputs are ${list(session.outputNames)})`;
+  if (sidecar.architecture === 'musiq') {
+    const logits = session.outputMetadata.find((m) => m.name === 'logits');
+    const classes = logits?.isTensor ? logits.shape[1] : undefined;
+    // A symbolic class dimension cannot be checked here; a fixed one must agree.
+    if (!logits || (typeof classes === 'number' && classes !== sidecar.config.numClasses)) {
+      return `the sidecar describes ${sidecar.config.numClasses} class(es), but the model's 'logits' output has ${logits ? `${classes}` : 'no such output'}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A session for a model file that has a sidecar is checked against it, so that a model and a description that
+ * do not belong together fail here, naming both, rather than scoring wrongly or failing on every image.
+ */
 export async function createModelSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+  const opened = await openSession(model, options);
+  if (typeof model === 'string' && existsSync(sidecarPath(model))) {
+    const problem = sidecarMismatch(opened.session, await readSidecarFile(model));
+    if (problem) {
+      await opened.session.release();
+      throw new ModelMismatchError(`${model} does not match its sidecar ${sidecarPath(model)}: ${problem}; convert the model again to get a matching pair`);
+    }
+  }
+  return opened;
+}
+
+async function openSession(model: string | Uint8Array, options: SessionOptions): Promise<ModelSession> {
   const device = options.device ?? 'auto';
   const log = options.log ?? (() => {});
   if (device !== 'cpu') {
