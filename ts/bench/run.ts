@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from '../cache-dir.js';
-import { ensureSyntheticModel } from '../convert/demo-model.js';
-import type { ModelSidecar } from '../convert/convert.js';
+import { ensureSyntheticModel, FULL_SIZE_CONFIG } from '../convert/demo-model.js';
+import { readSidecarFile, sidecarPath, type ModelSidecar } from '../convert/convert.js';
 import { createScorer, type NativePatches, type Scorer } from '../runtime/scorer.js';
 import type { Device } from '../runtime/session.js';
 import { musiqFlops } from './flops.js';
@@ -52,7 +52,7 @@ export interface BenchReport {
   workloads: WorkloadResult[];
 }
 
-/** The four MUSIQ checkpoints: the real ones when the cache holds them, else seeded random stand-ins. */
+/** The four MUSIQ checkpoints: the real ones when the cache holds them at full size, else seeded random stand-ins. */
 const MODEL_SLOTS = [
   { name: 'koniq', classes: 1, seed: 101 },
   { name: 'spaq', classes: 1, seed: 102 },
@@ -60,18 +60,49 @@ const MODEL_SLOTS = [
   { name: 'ava', classes: 10, seed: 104 },
 ] as const;
 
-async function benchModels(count: number, log: (line: string) => void): Promise<{ paths: string[]; weights: string }> {
-  const models = join(cacheDir(), 'models');
-  let synthetic = 0;
-  const paths = await Promise.all(
-    MODEL_SLOTS.slice(0, count).map(async ({ name, classes, seed }) => {
-      const real = join(models, `${name}.onnx`);
-      if (existsSync(real) && existsSync(`${real}.json`)) return real;
-      synthetic++;
-      return ensureSyntheticModel(`bench-${name}`, classes, seed);
-    }),
+/**
+ * Why a cached model cannot stand for a published checkpoint in the benchmark (its numbers would be for
+ * another model), or undefined when it can: it must be MUSIQ at the full-size configuration with the slot's
+ * head, and have real weights.
+ */
+export function notBenchable(sidecar: ModelSidecar, classes: number): string | undefined {
+  if (sidecar.architecture !== 'musiq') return 'not a MUSIQ model';
+  if (sidecar.demo) return 'it has random weights';
+  const c = sidecar.config;
+  const full = { ...FULL_SIZE_CONFIG, numClasses: classes };
+  if ((Object.keys(full) as Array<keyof typeof full>).every((key) => c[key] === full[key])) return undefined;
+  return (
+    `hidden ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, MLP ${c.mlpDim}, ${c.numClasses} class(es) is not the full-size ` +
+    `MUSIQ configuration (hidden ${full.hiddenSize}, ${full.numLayers} layers, ${full.numHeads} heads, MLP ${full.mlpDim}, ${classes} class(es))`
   );
-  const weights = synthetic === 0 ? 'real weights (cached)' : `${synthetic} of ${count} model(s) with random weights (full-size MUSIQ configuration, seeded): speed only, not scores`;
+}
+
+/** The cached model of a slot when it has the real, full-size weights; else the reason it is not used. */
+async function cachedRealModel(path: string, classes: number): Promise<{ path?: string; reason?: string }> {
+  if (!existsSync(path) || !existsSync(sidecarPath(path))) return {};
+  try {
+    const reason = notBenchable(await readSidecarFile(path), classes);
+    return reason ? { reason } : { path };
+  } catch (error) {
+    return { reason: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+export async function benchModels(count: number, log: (line: string) => void, dir = join(cacheDir(), 'models')): Promise<{ paths: string[]; weights: string }> {
+  const real: string[] = [];
+  const synthetic: string[] = [];
+  const paths: string[] = [];
+  for (const { name, classes, seed } of MODEL_SLOTS.slice(0, count)) {
+    const cached = await cachedRealModel(join(dir, `${name}.onnx`), classes);
+    if (cached.reason) log(`bench: not using the cached ${name}.onnx: ${cached.reason}`);
+    if (cached.path) real.push(name);
+    else synthetic.push(name);
+    paths.push(cached.path ?? (await ensureSyntheticModel(`bench-${name}`, classes, seed, dir)));
+  }
+  const weights = [
+    ...(real.length ? [`real weights (cached) for ${real.join(', ')}`] : []),
+    ...(synthetic.length ? [`seeded random weights (full-size MUSIQ configuration) for ${synthetic.join(', ')}: speed only, not scores`] : []),
+  ].join('; ');
   log(`bench: ${weights}`);
   return { paths, weights };
 }

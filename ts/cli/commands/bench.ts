@@ -42,7 +42,7 @@ function modelCountList(text: string): number[] {
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench',
-  describe: 'benchmark throughput, latency, memory and FLOP efficiency (full-size models; random weights unless real ones are cached)',
+  describe: 'benchmark throughput, latency, memory and FLOP efficiency (full-size models; seeded random weights unless real full-size ones are cached)',
   builder: (y: Argv) =>
     y
       .option('quick', { type: 'boolean', default: false, describe: '1024×768 only, one model: a quick check (under 2 minutes on 2 cores)' })
