@@ -132,7 +132,8 @@ describe('CLI on a SavedModel folder whose VILA prompt is inside the XlaCallModu
     expect(convert.code).toBe(2);
     expect(convert.stderr.replace(/\s+/g, ' ')).toMatch(xlaMessage());
     const inspect = await runCli(['inspect', dir, '--json']);
-    expect(inspect.code, inspect.stderr).toBe(0);
+    // Read, but not a model musiq-native converts: exit 1.
+    expect(inspect.code, inspect.stderr).toBe(1);
     expect(inspect.lines[0]).toMatchObject({ kind: 'savedmodel', forwardPass: { kind: 'native' }, recognition: { recognised: false } });
     expect((inspect.lines[0]!.recognition as { reason: string }).reason).toMatch(xlaMessage());
   });
