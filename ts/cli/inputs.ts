@@ -1,8 +1,8 @@
 // Expands the command line's files, folders and globs into the list of images to score. Folders are walked
 // recursively in sorted order; hidden entries are skipped; a folder reached twice through symlinks (a loop
-// included) is read once.
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+// included) is read once. Each real file is listed once, under the first name it was reached by.
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { extname, isAbsolute, join } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 
 /** Extensions taken from folders. Files named on the command line are always tried, whatever their name. */
@@ -14,13 +14,23 @@ export interface ExpandedInputs {
   files: string[];
   /** Files inside folders that were left out because their extension is not an image extension. */
   skipped: string[];
+  /** Symbolic links inside folders whose target does not exist. */
+  dangling: string[];
   /** Arguments that do not exist, each with its reason. */
   missing: Array<{ path: string; reason: string }>;
 }
 
 export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
-  const result: ExpandedInputs = { files: [], skipped: [], missing: [] };
+  const result: ExpandedInputs = { files: [], skipped: [], dangling: [], missing: [] };
   const visited = new Set<string>();
+  const seenFiles = new Set<string>();
+  // Two spellings of one file (a symlink, `a/../a/x.png`, the same name twice) would score it twice.
+  const addFile = async (path: string): Promise<void> => {
+    const real = await realpath(path).catch(() => path);
+    if (seenFiles.has(real)) return;
+    seenFiles.add(real);
+    result.files.push(path);
+  };
 
   const walk = async (dir: string): Promise<void> => {
     const real = await realpath(dir);
@@ -29,25 +39,34 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
     const entries = (await readdir(dir)).filter((name) => !name.startsWith('.')).sort();
     for (const name of entries) {
       const path = join(dir, name);
-      const info = await stat(path).catch(() => undefined); // a dangling symlink is skipped
-      if (!info) continue;
+      const info = await stat(path).catch(() => undefined);
+      if (!info) {
+        if ((await lstat(path).catch(() => undefined))?.isSymbolicLink()) result.dangling.push(path);
+        continue;
+      }
       if (info.isDirectory()) await walk(path);
-      else if (info.isFile()) (IMAGE_EXTENSIONS.has(extname(name).toLowerCase()) ? result.files : result.skipped).push(path);
+      else if (!info.isFile()) continue;
+      else if (IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) await addFile(path);
+      else result.skipped.push(path);
     }
   };
 
   for (const arg of args) {
     const info = await stat(arg).catch((error: NodeJS.ErrnoException) => error);
     if (info instanceof Error && isDynamicPattern(arg)) {
-      const matches = (await glob(arg, { onlyFiles: true, dot: false, expandDirectories: false })).sort();
+      // Like the shell's globstar, `**` does not enter symlinked folders: a link back up would match every file
+      // once per turn of the loop. A folder named as an argument is walked with its symlinks, each folder once.
+      // An absolute pattern gives absolute paths, as the shell would (tinyglobby's default is relative).
+      const options = { onlyFiles: true, dot: false, expandDirectories: false, followSymbolicLinks: false, absolute: isAbsolute(arg) };
+      const matches = (await glob(arg, options)).sort();
       if (matches.length === 0) result.missing.push({ path: arg, reason: 'the pattern matches no file' });
-      result.files.push(...matches);
+      for (const match of matches) await addFile(match);
     } else if (info instanceof Error) {
       result.missing.push({ path: arg, reason: info.code === 'ENOENT' ? 'no such file or folder' : info.message });
     } else if (info.isDirectory()) {
       await walk(arg);
     } else {
-      result.files.push(arg);
+      await addFile(arg);
     }
   }
   return result;
