@@ -1,4 +1,6 @@
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -8,13 +10,37 @@ import { fixturePath, musiqManifest } from './helpers/fixtures.js';
 
 let dir: string;
 let model: string;
+/** A second model (10 classes, named tiny_10class), for runs that change the model set. */
+let model10: string;
 let photos: string;
+/** 40 small PNGs of growing size: a run long enough to interrupt. */
+let many: string;
+const manyCount = 40;
+const manyFile = (i: number): string => join(many, `img${String(i).padStart(3, '0')}.png`);
+
+/** The CLI from source in a child process that a test can signal or cut off; resolves with how it ended. */
+function startCli(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../ts/cli/main.ts'), ...args], {
+    cwd: join(import.meta.dirname, '..'),
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stderr })),
+  );
+  return { child, ended };
+}
+
+const linesIn = (path: string): number => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).length : 0);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'musiq-cli-'));
   model = join(dir, 'tiny.onnx');
   const convert = await runCli(['convert', '--from', fixturePath('ckpt_tiny_1class.npz'), '--out', model, '--name', 'tiny_1class']);
   expect(convert.code, convert.stderr).toBe(0);
+  model10 = join(dir, 'tiny10.onnx');
+  const convert10 = await runCli(['convert', '--from', fixturePath('ckpt_tiny_10class.npz'), '--out', model10, '--name', 'tiny_10class']);
+  expect(convert10.code, convert10.stderr).toBe(0);
   photos = join(dir, 'photos');
   await mkdir(join(photos, 'nested'), { recursive: true });
   await copyFile(fixturePath('images/chelsea.png'), join(photos, 'chelsea.png'));
@@ -25,6 +51,13 @@ beforeAll(async () => {
   await writeFile(join(photos, 'notes.jpg'), 'not an image at all\n');
   await writeFile(join(photos, '.hidden.png'), 'hidden files are skipped');
   await writeFile(join(photos, 'readme.txt'), 'skipped: not an image extension');
+  many = join(dir, 'many');
+  await mkdir(many);
+  for (let i = 0; i < manyCount; i++) {
+    await sharp({ create: { width: 40 + i * 5, height: 30 + i * 3, channels: 3, background: { r: i * 6, g: 100, b: 200 - i * 4 } } })
+      .png()
+      .toFile(manyFile(i));
+  }
 });
 
 describe('musiq-native score', () => {
@@ -82,43 +115,46 @@ describe('the demo model', () => {
     const sidecar = JSON.parse(await readFile(join(cache, 'models', 'demo.onnx.json'), 'utf8'));
     expect(sidecar.config).toMatchObject({ hiddenSize: 384, numLayers: 14, numHeads: 6, mlpDim: 1152 });
   });
+
+  it('labels csv and table rows too, and --resume reads its csv back', async () => {
+    const env = { MUSIQ_NATIVE_CACHE: join(dir, 'cache') };
+    const [a, b] = [fixturePath('images/syn_31x33.png'), fixturePath('images/px_1x1.png')];
+    const output = join(dir, 'demo.csv');
+    const csv = await runCli(['score', a, '--model', 'demo', '--format', 'csv', '--output', output], env);
+    expect(csv.code, csv.stderr).toBe(0);
+    const resumed = await runCli(['score', a, b, '--model', 'demo', '--format', 'csv', '--output', output, '--resume'], env);
+    expect(resumed.stderr).toMatch(/resuming: 1 image\(s\) already in/);
+    const [header, ...rows] = (await readFile(output, 'utf8')).trim().split('\n');
+    expect(header).toBe('path,demo_score,demo_normalized,demo_tokens,demo_note,error');
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatch(/,demo weights \(seeded random\): these numbers are not quality scores,$/);
+
+    const table = await runCli(['score', a, '--model', 'demo', '--format', 'table'], env);
+    const lines = table.stdout.split('\n');
+    expect(lines[0]).toMatch(/^path\s+demo\s+note\s+error$/);
+    expect(lines[2]).toMatch(/not quality scores$/);
+  });
 });
 
 describe('--output and --resume', () => {
   it('resumes a killed run without rescoring, duplicating or tearing a line', async () => {
-    const folder = join(dir, 'many');
-    await mkdir(folder);
-    const count = 40;
-    for (let i = 0; i < count; i++) {
-      await sharp({ create: { width: 40 + i * 5, height: 30 + i * 3, channels: 3, background: { r: i * 6, g: 100, b: 200 - i * 4 } } })
-        .png()
-        .toFile(join(folder, `img${String(i).padStart(3, '0')}.png`));
-    }
     const output = join(dir, 'scores.jsonl');
     const journal = `${output}.partial.jsonl`;
     // First run: killed once a few records are journaled.
-    const { spawn } = await import('node:child_process');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../ts/cli/main.ts'), 'score', folder, '--model', model, '--output', output, '--batch-images', '1'], {
-      cwd: join(import.meta.dirname, '..'),
-      stdio: 'ignore',
-    });
-    const { existsSync, readFileSync } = await import('node:fs');
-    const linesIn = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).length : 0);
+    const { child, ended } = startCli(['score', many, '--model', model, '--output', output, '--batch-images', '1']);
     while (linesIn(journal) < 5) await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    await ended;
     const scoredBefore = linesIn(journal);
-    expect(scoredBefore).toBeLessThan(count);
+    expect(scoredBefore).toBeLessThan(manyCount);
     expect(existsSync(output)).toBe(false); // the output file appears only when a run completes
 
-    const resumed = await runCli(['score', folder, '--model', model, '--output', output, '--resume']);
+    const resumed = await runCli(['score', many, '--model', model, '--output', output, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming: (${scoredBefore}|${scoredBefore - 1}) image\\(s\\) already in`));
-    expect(resumed.stderr).toMatch(new RegExp(`scored ${count - scoredBefore}|scored ${count - scoredBefore + 1}`));
+    expect(resumed.stderr).toMatch(new RegExp(`scored ${manyCount - scoredBefore}|scored ${manyCount - scoredBefore + 1}`));
     const records = readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { path: string; score: number });
-    expect(records.map((r) => r.path).sort()).toEqual(
-      Array.from({ length: count }, (_, i) => join(folder, `img${String(i).padStart(3, '0')}.png`)),
-    );
+    expect(records.map((r) => r.path).sort()).toEqual(Array.from({ length: manyCount }, (_, i) => manyFile(i)));
     expect(records.every((r) => Number.isFinite(r.score))).toBe(true);
     expect(existsSync(journal)).toBe(false);
   });
@@ -134,5 +170,123 @@ describe('--output and --resume', () => {
     expect(parsed.map((r) => r.path)).toEqual(inputs);
     const table = await runCli(['score', ...inputs, '--model', model, '--format', 'table']);
     expect(table.stdout.split('\n')[0]).toMatch(/^path\s+tiny_1class\s+error$/);
+  });
+});
+
+describe('--resume refuses what it cannot take as its own output', () => {
+  const inputs = () => [fixturePath('images/px_1x1.png'), fixturePath('images/syn_31x33.png')];
+
+  it.each([
+    ['a jsonl file resumed as csv', 'jsonl', 'csv', /line 1: header '\{"path".*--format csv expects score's csv header/],
+    ['a csv file resumed as jsonl', 'csv', 'jsonl', /line 1: not a JSON record .*--format jsonl expects one JSON record per line/],
+    ['a jsonl file resumed as json', 'jsonl', 'json', /not valid JSON .*--format json expects a JSON array/],
+  ])('%s: usage error naming the file, file untouched', async (_, written, resumedAs, message) => {
+    const output = join(dir, `mixed-${written}-${resumedAs}.out`);
+    const first = await runCli(['score', ...inputs(), '--model', model, '--format', written, '--output', output]);
+    expect(first.code, first.stderr).toBe(0);
+    const before = await readFile(output, 'utf8');
+    const run = await runCli(['score', ...inputs(), '--model', model, '--format', resumedAs, '--output', output, '--resume']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`--resume: ${output}`);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).not.toMatch(/resuming|running on/);
+    expect(await readFile(output, 'utf8')).toBe(before);
+    expect(existsSync(`${output}.partial.jsonl`)).toBe(false);
+  });
+
+  it.each([
+    ['a foreign csv', 'csv', 'name,value\nx,1\n', /line 1: header 'name,value' is not score's/],
+    ['a csv row without a path', 'csv', 'path,tiny_1class_score,tiny_1class_normalized,tiny_1class_tokens,error\n,,,,\n', /line 2: not a row of 5 cells with a path/],
+    ['a garbage jsonl file', 'jsonl', '{"path":"a.png","score":1}\ngarbage\n', /line 2: not a JSON record/],
+  ])('%s', async (_, format, text, message) => {
+    const output = join(dir, `foreign-${format}-${text.length}.out`);
+    await writeFile(output, text);
+    const run = await runCli(['score', ...inputs(), '--model', model, '--format', format, '--output', output, '--resume']);
+    expect(run.stderr).toContain(output);
+    expect(run.stderr).toMatch(message);
+    expect(run.code).toBe(2);
+    expect(await readFile(output, 'utf8')).toBe(text);
+  });
+
+  it('resumes its own csv without writing a blank row', async () => {
+    const output = join(dir, 'resumed.csv');
+    const [a, b] = inputs();
+    expect((await runCli(['score', a!, '--model', model, '--format', 'csv', '--output', output])).code).toBe(0);
+    const run = await runCli(['score', a!, b!, '--model', model, '--format', 'csv', '--output', output, '--resume']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/resuming: 1 image\(s\) already in/);
+    const rows = (await readFile(output, 'utf8')).trim().split('\n');
+    expect(rows.map((r) => r.split(',')[0])).toEqual(['path', a, b]);
+  });
+});
+
+describe('--resume and the model set', () => {
+  it('rescores an image that lacks a requested model, and keeps one line per image', async () => {
+    const output = join(dir, 'models.jsonl');
+    const inputs = [fixturePath('images/px_1x1.png'), fixturePath('images/syn_31x33.png')];
+    expect((await runCli(['score', ...inputs, '--model', model, '--output', output])).code).toBe(0);
+    const both = await runCli(['score', ...inputs, '--model', `${model},${model10}`, '--output', output, '--resume']);
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stderr).toMatch(/scored 2 of 2 image\(s\)/);
+    const records = (await readFile(output, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { path: string; scores: object; combined?: object });
+    expect(records.map((r) => r.path)).toEqual(inputs);
+    for (const r of records) {
+      expect(Object.keys(r.scores)).toEqual(['tiny_1class', 'tiny_10class']);
+      expect(r.combined).toBeDefined();
+    }
+    const again = await runCli(['score', ...inputs, '--model', `${model},${model10}`, '--output', output, '--resume']);
+    expect(again.stderr).toMatch(/resuming: 2 image\(s\) already in/);
+    expect(again.stderr).toMatch(/scored 0 of 0 image\(s\)/);
+  });
+});
+
+describe('stdout and signals', () => {
+  it('stops quietly with 141 when the reader of stdout goes away (| head -1)', async () => {
+    const { child, ended } = startCli(['score', many, '--model', model, '--batch-images', '1']);
+    child.stdout.destroy(); // every write now fails with EPIPE, as after `head -1` has its line
+    const { code, stderr } = await ended;
+    expect(stderr).not.toMatch(/EPIPE|Error|terminate|\n\s+at /);
+    expect(stderr).not.toMatch(/scored \d+ of/); // the run stopped instead of scoring every file for nobody
+    expect(code).toBe(141);
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('on %s says how many records the journal keeps, and dies of the signal', async (signal) => {
+    const output = join(dir, `interrupted-${signal}.jsonl`);
+    const journal = `${output}.partial.jsonl`;
+    const { child, ended } = startCli(['score', many, '--model', model, '--output', output, '--batch-images', '1']);
+    while (linesIn(journal) < 3) await new Promise((r) => setTimeout(r, 20));
+    child.kill(signal);
+    const end = await ended;
+    expect(end.signal).toBe(signal); // the shell reports 128 + its number, as before
+    expect(end.stderr).toContain(`image(s) kept in ${journal}; rerun with --resume`);
+    const kept = Number(/interrupted: (\d+) image\(s\) kept in/.exec(end.stderr)?.[1]);
+    expect(kept).toBeGreaterThanOrEqual(3);
+    expect(kept).toBeLessThanOrEqual(linesIn(journal));
+  });
+});
+
+describe('inputs', () => {
+  it('scores each real file once: symlink loops under a glob, a file named twice, links to one file', async () => {
+    const loop = join(dir, 'loop');
+    await mkdir(join(loop, 'sub'), { recursive: true });
+    await copyFile(fixturePath('images/px_1x1.png'), join(loop, 'a.png'));
+    await copyFile(fixturePath('images/syn_31x33.png'), join(loop, 'b.png'));
+    await copyFile(fixturePath('images/syn_33x31.png'), join(loop, 'sub', 'c.png'));
+    await symlink('..', join(loop, 'sub', 'up'));
+    await symlink('../../loop', join(loop, 'sub', 'again'));
+    await symlink('a.png', join(loop, 'link-to-a.png'));
+    await symlink('missing.png', join(loop, 'sub', 'dangling.png'));
+
+    const globbed = await runCli(['score', `${loop}/**/*.png`, '--model', model]);
+    expect(globbed.code, globbed.stderr).toBe(0);
+    expect(globbed.lines.map((l) => l.path).sort()).toEqual([join(loop, 'a.png'), join(loop, 'b.png'), join(loop, 'sub', 'c.png')]);
+
+    const named = await runCli(['score', join(loop, 'b.png'), `${loop}/sub/../b.png`, loop, '--model', model]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.lines.map((l) => l.path)).toEqual([join(loop, 'b.png'), join(loop, 'a.png'), join(loop, 'sub', 'c.png')]);
+    expect(named.stderr).toContain(`skipped ${join(loop, 'sub', 'dangling.png')}: a symbolic link to nothing`);
   });
 });

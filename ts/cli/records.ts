@@ -36,17 +36,32 @@ function csvField(value: unknown): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function csvHeader(models: string[]): string {
-  const columns = ['path', ...models.flatMap((m) => [`${m}_score`, `${m}_normalized`, `${m}_tokens`])];
-  if (models.length > 1) columns.push('combined_weighted', 'combined_median');
-  return `${[...columns, 'error'].map(csvField).join(',')}\n`;
+/**
+ * The columns of csv and table output: the models in order, and which of them are demo models. A demo model's
+ * numbers are not quality scores, so its rows carry the label jsonl and json records have in `scores.<m>.demo`:
+ * a `<m>_note` column in csv (read back by --resume), a `note` column in the table.
+ */
+export interface Columns {
+  models: string[];
+  demo: string[];
 }
 
-export function csvRow(record: OutputRecord, models: string[]): string {
+export function csvColumns({ models, demo }: Columns): string[] {
+  const columns = ['path'];
+  for (const m of models) columns.push(`${m}_score`, `${m}_normalized`, `${m}_tokens`, ...(demo.includes(m) ? [`${m}_note`] : []));
+  if (models.length > 1) columns.push('combined_weighted', 'combined_median');
+  return [...columns, 'error'];
+}
+
+export function csvHeader(columns: Columns): string {
+  return `${csvColumns(columns).map(csvField).join(',')}\n`;
+}
+
+export function csvRow(record: OutputRecord, { models, demo }: Columns): string {
   const cells: unknown[] = [record.path];
   for (const m of models) {
     const s = record.scores?.[m];
-    cells.push(s?.score, s?.normalized, s?.tokens);
+    cells.push(s?.score, s?.normalized, s?.tokens, ...(demo.includes(m) ? [s?.demo] : []));
   }
   if (models.length > 1) cells.push(record.combined?.weighted, record.combined?.median);
   cells.push(record.error);
@@ -76,12 +91,14 @@ export function parseCsvLine(line: string): string[] {
   return fields;
 }
 
-export function renderTable(records: OutputRecord[], models: string[]): string {
-  const header = ['path', ...models, ...(models.length > 1 ? ['combined'] : []), 'error'];
+export function renderTable(records: OutputRecord[], { models, demo }: Columns): string {
+  const combined = models.length > 1;
+  const header = ['path', ...models, ...(combined ? ['combined'] : []), ...(demo.length ? ['note'] : []), 'error'];
   const rows = records.map((r) => [
     r.path,
     ...models.map((m) => (r.scores?.[m] ? r.scores[m].score.toFixed(3) : '')),
-    ...(models.length > 1 ? [r.combined ? r.combined.weighted.toFixed(3) : ''] : []),
+    ...(combined ? [r.combined ? r.combined.weighted.toFixed(3) : ''] : []),
+    ...(demo.length ? [[...new Set(demo.map((m) => r.scores?.[m]?.demo).filter(Boolean))].join('; ')] : []),
     r.error ?? '',
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
@@ -89,15 +106,15 @@ export function renderTable(records: OutputRecord[], models: string[]): string {
   return `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
 }
 
-export function render(format: OutputFormat, records: OutputRecord[], models: string[]): string {
+export function render(format: OutputFormat, records: OutputRecord[], columns: Columns): string {
   switch (format) {
     case 'jsonl':
       return records.map((r) => `${JSON.stringify(r)}\n`).join('');
     case 'csv':
-      return csvHeader(models) + records.map((r) => csvRow(r, models)).join('');
+      return csvHeader(columns) + records.map((r) => csvRow(r, columns)).join('');
     case 'json':
       return `${JSON.stringify(records, null, 2)}\n`;
     case 'table':
-      return renderTable(records, models);
+      return renderTable(records, columns);
   }
 }

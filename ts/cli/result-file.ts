@@ -1,26 +1,57 @@
 // --output FILE: results are journaled line by line to FILE.partial.jsonl (one write per line, so a killed run
 // leaves at most one torn line, which is discarded), and FILE itself is written atomically in the chosen
-// format when the run ends. --resume reads both back and skips the inputs already scored.
+// format when the run ends. --resume reads both back and skips the inputs already scored by every model asked
+// for; a file it cannot read as this command's output in that format is refused before anything is written.
 import { createReadStream, existsSync } from 'node:fs';
-import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { access, constants, mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic } from '../convert/convert.js';
-import { parseCsvLine, render, type OutputFormat, type OutputRecord } from './records.js';
+import { UsageError } from './output.js';
+import { csvColumns, parseCsvLine, render, type Columns, type OutputFormat, type OutputRecord } from './records.js';
 
 export function journalPath(path: string): string {
   return `${path}.partial.jsonl`;
 }
 
+const EXPECTED: Record<Exclude<OutputFormat, 'table'>, string> = {
+  jsonl: '--format jsonl expects one JSON record per line',
+  json: '--format json expects a JSON array of records',
+  csv: "--format csv expects score's csv header (path,<model>_score,<model>_normalized,<model>_tokens,...,error) and its rows",
+};
+
+/** The refusal for a file --resume cannot take as this command's output: names the file, the line, what was expected. */
+function notOurs(file: string, line: number | undefined, problem: string, expected: string): UsageError {
+  return new UsageError(`--resume: ${file}${line ? ` line ${line}` : ''}: ${problem}; ${expected} (was it written with another --format, or by another program?)`);
+}
+
+function isRecord(value: unknown): value is OutputRecord {
+  return typeof value === 'object' && value !== null && typeof (value as OutputRecord).path === 'string' && (value as OutputRecord).path !== '';
+}
+
+/** A JSON line as a record, or what is wrong with it. */
+function jsonRecord(text: string): OutputRecord | string {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) ? value : 'not a record with a path';
+  } catch (error) {
+    return `not a JSON record (${(error as Error).message})`;
+  }
+}
+
 async function readJournal(path: string): Promise<OutputRecord[]> {
   if (!existsSync(path)) return [];
   const records: OutputRecord[] = [];
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
-    try {
-      records.push(JSON.parse(line) as OutputRecord);
-    } catch {
-      // A torn last line from a killed run: that input is scored again.
-    }
+  let torn: { line: number; problem: string } | undefined;
+  let line = 0;
+  for await (const text of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) {
+    // Only the last line can be torn by a killed run (that input is scored again); a bad line before it means
+    // the file is not a journal.
+    if (torn) throw notOurs(path, torn.line, torn.problem, 'a journal holds one JSON record per line');
+    const record = jsonRecord(text);
+    line++;
+    if (typeof record === 'string') torn = { line, problem: record };
+    else records.push(record);
   }
   return records;
 }
@@ -36,11 +67,13 @@ function csvRecord(columns: string[], cells: string[]): OutputRecord {
     const model = column.slice(0, -'_score'.length);
     const score = cell(column);
     if (score === undefined) continue;
+    const demo = cell(`${model}_note`);
     scores[model] = {
       score: Number(score),
       normalized: Number(cell(`${model}_normalized`)),
       tokens: Number(cell(`${model}_tokens`)),
       nativePatches: 'all',
+      ...(demo !== undefined ? { demo } : {}),
     };
   }
   const weighted = cell('combined_weighted');
@@ -54,71 +87,118 @@ function csvRecord(columns: string[], cells: string[]): OutputRecord {
   };
 }
 
-/** Reads a finished output file back: which paths it holds, as records. */
-async function readFinished(path: string, format: OutputFormat): Promise<OutputRecord[]> {
-  if (!existsSync(path)) return [];
-  const text = await readFile(path, 'utf8');
+/** The header's columns when it is one `csvHeader` writes (for whatever models), else undefined. */
+function csvHeaderColumns(header: string): string[] | undefined {
+  const names = parseCsvLine(header);
+  const models = names.filter((c) => c.endsWith('_score')).map((c) => c.slice(0, -'_score'.length));
+  const columns: Columns = { models, demo: models.filter((m) => names.includes(`${m}_note`)) };
+  return JSON.stringify(csvColumns(columns)) === JSON.stringify(names) ? names : undefined;
+}
+
+/** Reads a finished output file back as records, refusing anything this command did not write in `format`. */
+async function readFinished(file: string, format: keyof typeof EXPECTED): Promise<OutputRecord[]> {
+  if (!existsSync(file)) return [];
+  const text = await readFile(file, 'utf8');
   switch (format) {
     case 'jsonl':
-      return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as OutputRecord);
-    case 'json':
-      return JSON.parse(text) as OutputRecord[];
-    case 'csv': {
-      const [header, ...rows] = text.split('\n').filter(Boolean);
-      const columns = parseCsvLine(header ?? '');
-      return rows.map((row) => csvRecord(columns, parseCsvLine(row)));
+      return text.split('\n').flatMap((line, i) => {
+        const record = line ? jsonRecord(line) : undefined;
+        if (typeof record === 'string') throw notOurs(file, i + 1, record, EXPECTED.jsonl);
+        return record ? [record] : [];
+      });
+    case 'json': {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        const at = /at position (\d+)/.exec((error as Error).message);
+        const line = at ? text.slice(0, Number(at[1])).split('\n').length : undefined;
+        throw notOurs(file, line, `not valid JSON (${(error as Error).message})`, EXPECTED[format]);
+      }
+      if (!Array.isArray(value)) throw notOurs(file, undefined, 'not a JSON array', EXPECTED[format]);
+      const bad = value.findIndex((r) => !isRecord(r));
+      if (bad >= 0) throw notOurs(file, undefined, `element ${bad} is not a record with a path`, EXPECTED[format]);
+      return value as OutputRecord[];
     }
-    case 'table':
-      throw new Error('--resume cannot read a table; use --format jsonl, csv or json');
+    case 'csv': {
+      const [header = '', ...rows] = text.split('\n');
+      const columns = csvHeaderColumns(header);
+      if (!columns) throw notOurs(file, 1, `header '${header.slice(0, 80)}' is not score's`, EXPECTED[format]);
+      return rows.flatMap((row, i) => {
+        if (!row) return [];
+        const cells = parseCsvLine(row);
+        const record = csvRecord(columns, cells);
+        if (cells.length !== columns.length || !record.path) throw notOurs(file, i + 2, `not a row of ${columns.length} cells with a path`, EXPECTED[format]);
+        return [record];
+      });
+    }
   }
+}
+
+/**
+ * Checks --output FILE before any work (not a folder, in a folder that exists or can be made, and that is
+ * writable) and, with --resume, returns the records earlier runs left in FILE and its journal.
+ */
+export async function prepareOutput(file: string, format: OutputFormat, resume: boolean): Promise<OutputRecord[]> {
+  if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new UsageError(`--output ${file}: is a folder; name a file in it`);
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await access(dirname(file), constants.W_OK);
+  } catch (error) {
+    throw new UsageError(`--output ${file}: cannot write in ${dirname(file)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (!resume) return [];
+  if (format === 'table') throw new UsageError('--resume cannot read a table; use --format jsonl, csv or json');
+  return [...(await readFinished(file, format)), ...(await readJournal(journalPath(file)))];
+}
+
+/** One record per path: the latest, in the place of the first (an input rescored because it lacked a model). */
+function onePerPath(records: OutputRecord[]): OutputRecord[] {
+  return [...new Map(records.map((r) => [r.path, r])).values()];
 }
 
 export class ResultFile {
   private constructor(
     readonly path: string,
     private readonly format: OutputFormat,
-    private readonly models: string[],
-    private readonly previous: OutputRecord[],
+    private readonly columns: Columns,
     private readonly journal: FileHandle,
+    private lines: number,
   ) {}
 
-  /** Paths scored successfully in an earlier run (only with resume). */
+  /** Paths an earlier run scored with every model of this run (only with resume). */
   readonly done = new Set<string>();
 
-  static async open(path: string, format: OutputFormat, models: string[], resume: boolean): Promise<ResultFile> {
-    let previous: OutputRecord[] = [];
-    if (resume) {
-      const records = [...(await readFinished(path, format)), ...(await readJournal(journalPath(path)))];
-      const seen = new Set<string>();
-      // Failed inputs are tried again; each scored path is kept once.
-      previous = records.filter((r) => !r.error && !seen.has(r.path) && (seen.add(r.path), true));
-    }
+  /** Starts the journal with `previous` (from `prepareOutput`); a path scored again replaces its old record. */
+  static async open(path: string, format: OutputFormat, columns: Columns, previous: OutputRecord[]): Promise<ResultFile> {
+    const kept = onePerPath(previous.filter((r) => !r.error)); // failed inputs are tried again
     const journal = await open(journalPath(path), 'w');
-    for (const record of previous) await journal.write(`${JSON.stringify(record)}\n`);
-    const file = new ResultFile(path, format, models, previous, journal);
-    previous.forEach((r) => file.done.add(r.path));
+    for (const record of kept) await journal.write(`${JSON.stringify(record)}\n`);
+    const file = new ResultFile(path, format, columns, journal, kept.length);
+    for (const r of kept) if (columns.models.every((m) => r.scores?.[m])) file.done.add(r.path);
     return file;
   }
 
   async write(record: OutputRecord): Promise<void> {
     await this.journal.write(`${JSON.stringify(record)}\n`);
+    this.lines++;
+  }
+
+  /** Records in the journal so far: what an interrupted run leaves for --resume. */
+  get journaled(): number {
+    return this.lines;
   }
 
   /** Writes FILE in its format, atomically, and removes the journal. */
   async finish(): Promise<void> {
     await this.journal.sync();
     await this.journal.close();
-    const records = await readJournal(journalPath(this.path));
-    const text = render(this.format, records, this.models);
-    await writeFileAtomic(this.path, text);
+    const records = onePerPath(await readJournal(journalPath(this.path)));
+    await writeFileAtomic(this.path, render(this.format, records, this.columns));
     await rm(journalPath(this.path), { force: true });
   }
 
   async abandon(): Promise<void> {
     await this.journal.close();
-  }
-
-  get previousCount(): number {
-    return this.previous.length;
   }
 }

@@ -1,27 +1,30 @@
 // `musiq-native score <files, folders or globs...> --model <models>`: one record per image.
+import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_MAX_PIXELS } from '../../image/decode.js';
-import { parseWeights } from '../../runtime/combine.js';
-import { createScorer, DEFAULT_MAX_TOKENS, type NativePatches } from '../../runtime/scorer.js';
+import { resolveModel, type ResolvedModel } from '../../runtime/model.js';
+import { createScorer, DEFAULT_MAX_TOKENS } from '../../runtime/scorer.js';
 import { expandInputs } from '../inputs.js';
-import { EXIT_OK, EXIT_SOME_FAILED, UsageError, warn } from '../output.js';
-import { errorRecord, render, csvHeader, csvRow, resultRecord, type OutputFormat, type OutputRecord } from '../records.js';
-import { ResultFile } from '../result-file.js';
-import { resolveModelPaths } from '../../runtime/model.js';
+import { EXIT_OK, EXIT_SOME_FAILED, outputClosed, UsageError, warn } from '../output.js';
+import { csvHeader, csvRow, errorRecord, render, resultRecord, type Columns, type OutputFormat, type OutputRecord } from '../records.js';
+import { journalPath, prepareOutput, ResultFile } from '../result-file.js';
+import { checkModelNames, parseNativePatches, parseWeights, wholeNumber } from '../score-options.js';
 import { sourceOptions, sourceOptionsFrom, type SourceArgs } from '../source-options.js';
 
 interface ScoreArgs extends SourceArgs {
   inputs: string[];
   model: string;
   device: 'auto' | 'cpu' | 'cuda';
-  threads?: number;
+  // Numbers are taken as text and checked by score-options.ts: yargs would read `1e3` or `0x10` as numbers
+  // and `abc` as NaN.
+  threads?: string;
   nativePatches?: string;
   autoOrient: boolean;
-  maxPixels: number;
-  maxTokens: number;
-  batchTokens?: number;
-  batchImages?: number;
+  maxPixels: string;
+  maxTokens: string;
+  batchTokens?: string;
+  batchImages?: string;
   weights?: string;
   format: OutputFormat;
   output?: string;
@@ -30,42 +33,23 @@ interface ScoreArgs extends SourceArgs {
   stats: boolean;
 }
 
-function parsePatchValue(value: string): NativePatches {
-  if (value === 'all') return 'all';
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--native-patches: expected 'all' or a whole number, not '${value}'`);
-  return n;
-}
-
-/** `all`, `1024`, or per model: `koniq=1024,spaq=all`. */
-export function parseNativePatches(text: string): NativePatches | Record<string, NativePatches> {
-  if (!text.includes('=')) return parsePatchValue(text);
-  return Object.fromEntries(
-    text.split(',').map((part) => {
-      const [name, value] = part.split('=');
-      if (!name || value === undefined) throw new UsageError(`--native-patches: expected name=value, not '${part}'`);
-      return [name, parsePatchValue(value)];
-    }),
-  );
-}
-
 /** Where records go: stdout as they come (jsonl, csv) or at the end (json, table), or an output file. */
 interface Sink {
   write(record: OutputRecord): Promise<void>;
   finish(): Promise<void>;
 }
 
-function stdoutSink(format: OutputFormat, models: string[]): Sink {
+function stdoutSink(format: OutputFormat, columns: Columns): Sink {
   const held: OutputRecord[] = [];
-  if (format === 'csv') process.stdout.write(csvHeader(models));
+  if (format === 'csv') process.stdout.write(csvHeader(columns));
   return {
     async write(record) {
       if (format === 'jsonl') process.stdout.write(`${JSON.stringify(record)}\n`);
-      else if (format === 'csv') process.stdout.write(csvRow(record, models));
+      else if (format === 'csv') process.stdout.write(csvRow(record, columns));
       else held.push(record);
     },
     async finish() {
-      if (format === 'json' || format === 'table') process.stdout.write(render(format, held, models));
+      if (format === 'json' || format === 'table') process.stdout.write(render(format, held, columns));
     },
   };
 }
@@ -88,47 +72,94 @@ function progressBar(total: number, enabled: boolean): { tick(): void; stop(): v
   };
 }
 
-async function score(argv: ScoreArgs): Promise<number> {
-  const models = argv.model.split(',').map((m) => m.trim()).filter(Boolean);
-  if (argv.resume && !argv.output) throw new UsageError('--resume needs --output FILE (the file to resume)');
-  const nativePatches = argv.nativePatches === undefined ? undefined : parseNativePatches(argv.nativePatches);
-  const weights = argv.weights === undefined ? undefined : parseWeights(argv.weights);
+/** Left-out files, a few by name, with why. */
+function noticeSkipped(paths: string[], why: string): void {
+  if (paths.length === 0) return;
+  const shown = paths.slice(0, 3).join(', ') + (paths.length > 3 ? `, and ${paths.length - 3} more` : '');
+  warn(`musiq-native: skipped ${shown}: ${why}`);
+}
 
-  const { files, skipped, missing } = await expandInputs(argv.inputs);
-  if (skipped.length > 0) {
-    const shown = skipped.slice(0, 3).join(', ') + (skipped.length > 3 ? `, and ${skipped.length - 3} more` : '');
-    warn(`musiq-native: skipped ${shown}: not an image file extension (name a file explicitly to score it anyway)`);
-  }
+/**
+ * On SIGINT/SIGTERM the journal already holds every finished record: say where and how to go on, then die of
+ * the signal as without a handler (the shell reports 130 or 143).
+ */
+function reportInterruption(file: ResultFile, stopBar: () => void): () => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stop();
+    stopBar(); // ends the bar's line and shows the cursor again
+    warn(`musiq-native: interrupted: ${file.journaled} image(s) kept in ${journalPath(file.path)}; rerun with --resume`);
+    process.kill(process.pid, signal);
+  };
+  const stop = (): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return stop;
+}
+
+async function score(argv: ScoreArgs): Promise<number> {
+  // Everything that can be checked without loading a model is checked first.
+  const models = String(argv.model).split(',').map((m) => m.trim()).filter(Boolean);
+  if (models.length === 0) throw new UsageError('--model: name at least one model');
+  if (argv.resume && !argv.output) throw new UsageError('--resume needs --output FILE (the file to resume)');
+  const optional = <T>(value: string | undefined, parse: (text: string) => T): T | undefined => (value === undefined ? undefined : parse(value));
+  const nativePatches = optional(argv.nativePatches, parseNativePatches);
+  const weights = optional(argv.weights, parseWeights);
+  const threads = optional(argv.threads, (t) => wholeNumber('threads', t, 1, 4 * availableParallelism()));
+  const batch = {
+    tokenBudget: optional(argv.batchTokens, (t) => wholeNumber('batch-tokens', t, 1)),
+    maxImages: optional(argv.batchImages, (t) => wholeNumber('batch-images', t, 1)),
+  };
+  const maxPixels = wholeNumber('max-pixels', argv.maxPixels, 1);
+  const maxTokens = wholeNumber('max-tokens', argv.maxTokens, 1);
+  const previous = argv.output ? await prepareOutput(argv.output, argv.format, argv.resume) : [];
+
+  const { files, skipped, dangling, missing } = await expandInputs(argv.inputs);
+  noticeSkipped(skipped, 'not an image file extension (name a file explicitly to score it anyway)');
+  noticeSkipped(dangling, 'a symbolic link to nothing');
+
+  // Models are resolved here, one after the other (their sources' messages do not interleave), so that the
+  // per-model options can be checked against their names before the sessions load.
+  const resolved: ResolvedModel[] = [];
+  for (const spec of models) resolved.push(await resolveModel(spec, sourceOptionsFrom(argv)));
+  const names = resolved.map((r) => r.sidecar.name);
+  if (typeof nativePatches === 'object') checkModelNames('native-patches', nativePatches, names);
+  checkModelNames('weights', weights, names);
+
   const scorer = await createScorer({
-    models: await resolveModelPaths(models, sourceOptionsFrom(argv)),
+    models: resolved.map((r) => r.path),
     device: argv.device,
-    threads: argv.threads,
+    threads,
     nativePatches,
     autoOrient: argv.autoOrient,
-    maxPixels: argv.maxPixels,
-    maxTokens: argv.maxTokens,
-    batch: { tokenBudget: argv.batchTokens, maxImages: argv.batchImages },
+    maxPixels,
+    maxTokens,
+    batch,
     weights,
     log: warn,
   });
-  const names = scorer.models.map((m) => m.name);
   for (const m of scorer.models) if (m.demo) warn(`musiq-native: model '${m.name}' uses ${m.demo}`);
+  const columns: Columns = { models: names, demo: scorer.models.filter((m) => m.demo).map((m) => m.name) };
 
   let file: ResultFile | undefined;
   let failed = 0;
   let bar: { tick(): void; stop(): void } | undefined;
+  let stopReporting: (() => void) | undefined;
   try {
-    file = argv.output ? await ResultFile.open(argv.output, argv.format, names, argv.resume) : undefined;
+    file = argv.output ? await ResultFile.open(argv.output, argv.format, columns, previous) : undefined;
+    stopReporting = file ? reportInterruption(file, () => bar?.stop()) : undefined;
     const todo = file ? files.filter((f) => !file!.done.has(f)) : files;
     if (file && file.done.size > 0) warn(`musiq-native: resuming: ${files.length - todo.length} image(s) already in ${argv.output}`);
-    const sink: Sink = file ?? stdoutSink(argv.format, names);
+    const sink: Sink = file ?? stdoutSink(argv.format, columns);
     for (const { path, reason } of missing) {
       failed++;
       await sink.write(errorRecord(path, names, reason));
     }
     const started = performance.now();
     bar = progressBar(todo.length, argv.progress ?? (process.stderr.isTTY === true));
-    for await (const record of scorer.scoreMany(todo)) {
+    for await (const record of scorer.scoreMany(todo, { signal: outputClosed.signal })) {
       const path = record.input as string;
       if (record.error) failed++;
       await sink.write(record.error ? errorRecord(path, names, record.error) : resultRecord(path, record.result));
@@ -153,6 +184,7 @@ async function score(argv: ScoreArgs): Promise<number> {
     await file?.abandon();
     throw error;
   } finally {
+    stopReporting?.();
     await scorer.close();
   }
   return failed > 0 ? EXIT_SOME_FAILED : EXIT_OK;
@@ -169,12 +201,12 @@ export const scoreCommand: CommandModule<object, ScoreArgs> = {
       .option('output', { alias: 'o', type: 'string', describe: 'write results to FILE (atomically, when the run ends)' })
       .option('resume', { type: 'boolean', default: false, describe: 'skip images already scored in --output FILE' })
       .option('device', { choices: ['auto', 'cpu', 'cuda'] as const, default: 'auto' as const, describe: 'execution provider' })
-      .option('threads', { type: 'number', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
+      .option('threads', { type: 'string', describe: 'ONNX Runtime intra-op threads (default: all cores)' })
       .option('native-patches', { type: 'string', describe: "'all' (published script), a cap such as 1024 (TF Hub), or per model: koniq=1024,ava=all" })
-      .option('max-tokens', { type: 'number', default: DEFAULT_MAX_TOKENS, describe: 'refuse images needing more tokens (attention memory is quadratic)' })
-      .option('max-pixels', { type: 'number', default: DEFAULT_MAX_PIXELS, describe: 'refuse larger images (decompression bombs)' })
-      .option('batch-tokens', { type: 'number', describe: 'token budget per batch (default 4096 on CPU, 32768 on CUDA)' })
-      .option('batch-images', { type: 'number', describe: 'images per batch at most (default 16)' })
+      .option('max-tokens', { type: 'string', default: DEFAULT_MAX_TOKENS, describe: 'refuse images needing more tokens (attention memory is quadratic)' })
+      .option('max-pixels', { type: 'string', default: DEFAULT_MAX_PIXELS, describe: 'refuse larger images (decompression bombs)' })
+      .option('batch-tokens', { type: 'string', describe: 'token budget per batch (default 4096 on CPU, 32768 on CUDA)' })
+      .option('batch-images', { type: 'string', describe: 'images per batch at most (default 16)' })
       .option('weights', { type: 'string', describe: 'combined-score weights, e.g. koniq=0.3,spaq=0.25,paq2piq=0.2,vila=0.15,ava=0.1' })
       .option('auto-orient', { type: 'boolean', default: false, describe: 'apply EXIF orientation (TensorFlow ignores it)' })
       .option('progress', { type: 'boolean', describe: 'progress bar on stderr (default: when stderr is a terminal)' })
