@@ -123,7 +123,7 @@ describe('decodeImage', () => {
     const zeroWidthPng = Buffer.from(png);
     zeroWidthPng.writeUInt32BE(0, 16); // IHDR width
     for (const bad of [jpeg.subarray(0, jpeg.length >> 1), png.subarray(0, png.length - 40), zeroWidthPng, Buffer.alloc(0), Buffer.from('plain text')]) {
-      const error = await decodeImage(bad).catch((e: unknown) => e as Error);
+      const error = (await decodeImage(bad).catch((e: unknown) => e)) as Error;
       expect(error).toBeInstanceOf(DecodeError);
       // libvips' multi-line warnings folded; no dangling "header:" and no bare "Unknown error".
       expect(error.message).toMatch(/^buffer: cannot decode image: \S.*[^:\s]$/);

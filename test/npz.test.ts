@@ -6,8 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readNpz, NpzError } from '../ts/convert/npz.js';
 import { parseNpy } from '../ts/convert/npy.js';
 import { makeNpy, makeZip } from './helpers/zip.js';
+import { MUSIQ_FIXTURES } from './helpers/fixtures.js';
 
-const FIXTURES = join(import.meta.dirname, '../../shared/fixtures/musiq');
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'musiq-npz-'));
@@ -23,9 +23,9 @@ const f32 = (...values: number[]): Uint8Array => new Uint8Array(Float32Array.fro
 
 describe('readNpz on the fixture checkpoints', () => {
   it('reads a stored (np.savez) checkpoint and skips optimizer state when filtered', async () => {
-    const all = await readNpz(join(FIXTURES, 'ckpt_tiny_1class.npz'));
+    const all = await readNpz(join(MUSIQ_FIXTURES, 'ckpt_tiny_1class.npz'));
     expect(all.has('opt/state/step')).toBe(true);
-    const params = await readNpz(join(FIXTURES, 'ckpt_tiny_1class.npz'), { keyFilter: (k) => k.startsWith('opt/target/') });
+    const params = await readNpz(join(MUSIQ_FIXTURES, 'ckpt_tiny_1class.npz'), { keyFilter: (k) => k.startsWith('opt/target/') });
     expect([...params.keys()].every((k) => k.startsWith('opt/target/'))).toBe(true);
     const kernel = params.get('opt/target/conv_root/kernel')!;
     expect(kernel.dtype).toBe('<f4');
@@ -34,7 +34,7 @@ describe('readNpz on the fixture checkpoints', () => {
   });
 
   it('reads a deflated (np.savez_compressed) file to the same structure', async () => {
-    const patches = (await readNpz(join(FIXTURES, 'patches/chelsea.npz'))).get('patches')!;
+    const patches = (await readNpz(join(MUSIQ_FIXTURES, 'patches/chelsea.npz'))).get('patches')!;
     expect(patches.shape).toEqual([343, 3075]);
     // Mask column of row 0 is 1 (a real 224-scale patch), per the fixture README's layout.
     expect(patches.data[3074]).toBe(1);
@@ -86,7 +86,7 @@ describe('readNpz on hand-made archives', () => {
   });
 
   it('names the file when the zip is truncated', async () => {
-    const whole = await readFile(join(FIXTURES, 'ckpt_tiny_1class.npz'));
+    const whole = await readFile(join(MUSIQ_FIXTURES, 'ckpt_tiny_1class.npz'));
     const path = await npzFile('truncated.npz', whole.subarray(0, Math.floor(whole.length / 2)));
     await expect(readNpz(path)).rejects.toThrow(new RegExp(`cannot read ${path.replace(/[/.]/g, '\\$&')}: not a readable zip`));
   });

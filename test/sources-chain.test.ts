@@ -13,6 +13,7 @@ import { sandboxEnv, sandboxRoot, tree, type SandboxRoot } from './helpers/sandb
 import { makeTarGz } from './helpers/tar.js';
 import { makeNpy, makeZip } from './helpers/zip.js';
 import { npzBundle, refusedUrl, startStorage, startTfhub, TINY_10CLASS_NPZ, TINY_NPZ, type Storage, type TestServer } from './helpers/hub-servers.js';
+import { fixturePath } from './helpers/fixtures.js';
 
 const HANDLE_PATH = '/google/musiq/koniq-10k/1';
 const BUNDLE = '/kaggle-models-data/630/763/bundle/archive.tar.gz';
@@ -159,7 +160,7 @@ describe('each failure kind falls through to the next source, leaving no partial
       storage.objects.set(NPZ_PATH, c.object() as never);
       const checkpoints = join(dir, 'checkpoints');
       await mkdir(checkpoints);
-      await copyFile(join(import.meta.dirname, '../../shared/fixtures/musiq/ckpt_tiny_1class.npz'), join(checkpoints, 'koniq_ckpt.npz'));
+      await copyFile(fixturePath('ckpt_tiny_1class.npz'), join(checkpoints, 'koniq_ckpt.npz'));
       const result = await resolveNamedModel('koniq', options({ order: ['npz', 'local'], checkpointsDir: checkpoints }));
       expect(result.source).toBe('local');
       expect(logs.find((l) => l.startsWith('⚠'))).toMatch(new RegExp(`^⚠ \\.npz URL failed for koniq: ${c.reason.source}.*; falling back to local files$`));
@@ -293,7 +294,7 @@ describe('an artifact that does not convert', () => {
 
 /** The fixture checkpoint written anew (deflated) with a different head bias: another model, another file. */
 async function otherCheckpoint(path: string): Promise<void> {
-  const arrays = await readNpz(join(import.meta.dirname, '../../shared/fixtures/musiq/ckpt_tiny_1class.npz'));
+  const arrays = await readNpz(fixturePath('ckpt_tiny_1class.npz'));
   (arrays.get('opt/target/head/bias')!.data as Float32Array)[0]! += 1;
   const entries = [...arrays].map(([key, { dtype, shape, data }]) => ({
     name: `${key}.npy`,
