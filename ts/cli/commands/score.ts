@@ -57,7 +57,14 @@ function stdoutSink(format: OutputFormat, columns: Columns): Sink {
 function progressBar(total: number, enabled: boolean): { tick(): void; stop(): void } {
   if (!enabled || total === 0) return { tick() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: 'scoring |{bar}| {value}/{total} images | {rate} img/s | ETA {eta_formatted}', hideCursor: true },
+    {
+      stream: process.stderr,
+      format: 'scoring |{bar}| {value}/{total} images | {rate} img/s | ETA {eta_formatted}',
+      hideCursor: true,
+      // --progress asked for on a pipe or a log file: a line every few seconds instead of nothing.
+      noTTYOutput: process.stderr.isTTY !== true,
+      notTTYSchedule: 5000,
+    },
     cliProgress.Presets.shades_classic,
   );
   const started = Date.now();
