@@ -149,6 +149,13 @@ describe('--output and --resume', () => {
     expect(scoredBefore).toBeLessThan(manyCount);
     expect(existsSync(output)).toBe(false); // the output file appears only when a run completes
 
+    // Forgetting --resume does not throw the journal away.
+    const journalBefore = readFileSync(journal, 'utf8');
+    const forgot = await runCli(['score', many, '--model', model, '--output', output]);
+    expect(forgot.code).toBe(2);
+    expect(forgot.stderr).toContain(`${journal} holds the records of an interrupted run; add --resume to keep them`);
+    expect(readFileSync(journal, 'utf8')).toBe(journalBefore);
+
     const resumed = await runCli(['score', many, '--model', model, '--output', output, '--resume']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resuming: (${scoredBefore}|${scoredBefore - 1}) image\\(s\\) already in`));

@@ -147,7 +147,13 @@ export async function prepareOutput(file: string, format: OutputFormat, resume: 
   } catch (error) {
     throw new UsageError(`--output ${file}: cannot write in ${dirname(file)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  if (!resume) return [];
+  if (!resume) {
+    // A journal left by an interrupted run is the only copy of its records: never truncate it unasked.
+    if (((await stat(journalPath(file)).catch(() => undefined))?.size ?? 0) > 0) {
+      throw new UsageError(`--output ${file}: ${journalPath(file)} holds the records of an interrupted run; add --resume to keep them, or delete it to start over`);
+    }
+    return [];
+  }
   if (format === 'table') throw new UsageError('--resume cannot read a table; use --format jsonl, csv or json');
   return [...(await readFinished(file, format)), ...(await readJournal(journalPath(file)))];
 }
