@@ -129,5 +129,6 @@ describe('decodeImage', () => {
       expect(error.message).toMatch(/^buffer: cannot decode image: \S.*[^:\s]$/);
       expect(error.message).not.toMatch(/\n|unknown error$/i);
     }
+    await expect(decodeImage(Buffer.alloc(0))).rejects.toThrow(/^buffer: cannot decode image: the file is empty$/);
   });
 });

@@ -2,6 +2,7 @@
 // Rules (musiq-semantics.md §2): greyscale is replicated, alpha is dropped without compositing, CMYK and
 // other colour spaces become sRGB, 16-bit becomes 8-bit, animations use their first frame, and EXIF
 // orientation is ignored unless asked for, because TensorFlow's decoder in the published models ignores it.
+import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 
 export interface DecodeOptions {
@@ -68,7 +69,8 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
         { cause: error },
       );
     }
-    throw new DecodeError(`${source}: cannot decode image: ${decoderReason(message)}`, { cause: error });
+    const empty = typeof input === 'string' ? (await stat(input).catch(() => undefined))?.size === 0 : input.byteLength === 0;
+    throw new DecodeError(`${source}: cannot decode image: ${empty ? 'the file is empty' : decoderReason(message)}`, { cause: error });
   }
 }
 
