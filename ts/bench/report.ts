@@ -31,7 +31,7 @@ export function benchTable(report: BenchReport): string {
   return [
     `musiq-native bench: ${report.machine.cpus} CPU(s), ${report.machine.device}, Node ${report.machine.node}`,
     `weights: ${report.weights}`,
-    `GEMM ceiling: ${report.ceiling.gflops.toFixed(1)} GFLOP/s (ONNX MatMul ${report.ceiling.shape.join('×')})`,
+    ...report.ceilings.map((c) => `GEMM ceiling, threads ${c.threads}: ${c.gflops.toFixed(1)} GFLOP/s (ONNX MatMul ${c.shape.join('×')}, best of before and after)`),
     `C++ preprocessing, one thread:\n${pre}`,
     '',
     line(header),
