@@ -1,5 +1,5 @@
 // The scoring engine: batching with masks, every model in one pass, one decode per image, record order.
-import { mkdtemp } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { fitsBatch, padBatch } from '../ts/runtime/batching.js';
 import { combineScores, normalizeScore } from '../ts/runtime/combine.js';
 import { createScorer, type ImageScore, type Scorer } from '../ts/runtime/scorer.js';
 import { fixturePath, musiqManifest } from './helpers/fixtures.js';
+import { sandboxEnv } from './helpers/sandbox.js';
 
 let one: string;
 let ten: string;
@@ -89,6 +90,60 @@ describe('batching', () => {
       for await (const _ of batched.scoreMany(photos, { signal: controller.signal })) void _;
     };
     await expect(run()).rejects.toThrow('stop');
+  });
+});
+
+describe('library option checks', () => {
+  it.each([
+    ['negative weights', { weights: { tiny_1class: -1, tiny_10class: 2 } }, /weights must be finite numbers ≥ 0/],
+    ['all-zero weights', { weights: { tiny_1class: 0 } }, /every weight is 0/],
+    ['a weight for a model not run', { weights: { nope: 1 } }, /weights names 'nope', not among the models \(tiny_1class, tiny_10class\)/],
+    ['a cap for a model not run', { nativePatches: { bogus: 'all' as const } }, /nativePatches names 'bogus'/],
+    ['a fractional cap', { nativePatches: 10.5 }, /nativePatches must be a whole number from 0 to 1000000/],
+    ['threads 0', { threads: 0 }, /threads must be a whole number from 1 to/],
+    ['threads 1.5', { threads: 1.5 }, /threads must be a whole number from 1 to/],
+    ['an empty batch', { batch: { maxImages: 0 } }, /batch.maxImages must be a whole number from 1/],
+  ])('refuses %s, naming the option', async (_what, extra, message) => {
+    await expect(createScorer({ models: [one, ten], device: 'cpu', ...extra })).rejects.toThrow(message);
+  });
+});
+
+describe('stopping', () => {
+  it('an abort or a close() in the middle of scoreMany stops it at the next record', async () => {
+    for (const stop of ['abort', 'close'] as const) {
+      const scorer = await createScorer({ models: [one], device: 'cpu', batch: { tokenBudget: 1 << 20, maxImages: 64 } });
+      const controller = new AbortController();
+      let seen = 0;
+      const run = async () => {
+        for await (const _ of scorer.scoreMany(photos, { signal: controller.signal })) {
+          void _;
+          if (++seen === 2) {
+            if (stop === 'abort') controller.abort(new Error('stop here'));
+            else void scorer.close();
+          }
+        }
+      };
+      await expect(run()).rejects.toThrow(stop === 'abort' ? 'stop here' : /this scorer is closed/);
+      expect(seen).toBe(2); // the rest of the batch in hand is not handed out
+      await scorer.close();
+    }
+  });
+});
+
+describe('a registry name', () => {
+  it("is resolved through the sources chain, whose messages reach the scorer's log", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'musiq-scorer-sources-'));
+    await mkdir(join(dir, 'checkpoints'));
+    await copyFile(fixturePath('ckpt_tiny_1class.npz'), join(dir, 'checkpoints', 'koniq_ckpt.npz'));
+    const lines: string[] = [];
+    const scorer = await createScorer({
+      models: ['koniq'],
+      device: 'cpu',
+      sources: { env: sandboxEnv(dir), offline: true, checkpointsDir: join(dir, 'checkpoints') },
+      log: (line) => lines.push(line),
+    });
+    await scorer.close();
+    expect(lines).toContainEqual(expect.stringMatching(/^✓ koniq loaded from local files/));
   });
 });
 

@@ -1,6 +1,7 @@
 // Public library API.
 export { createScorer } from './runtime/scorer.js';
-export type { Scorer, ScorerOptions, ImageScore, ModelScore, ScoreRecord, ScoreInput, NativePatches } from './runtime/scorer.js';
+export type { Scorer, ScorerOptions, ScorerStats, ImageScore, ModelScore, ScoreRecord, ScoreInput, NativePatches } from './runtime/scorer.js';
+export { ScorerOptionError } from './runtime/scorer-options.js';
 export { combineScores, normalizeScore, DEFAULT_WEIGHTS, type Combined } from './runtime/combine.js';
 export { convertFrom } from './convert/convert-from.js';
 export { convertNpz, type ModelSidecar } from './convert/convert.js';

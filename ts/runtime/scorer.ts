@@ -9,6 +9,7 @@ import { combineScores, DEFAULT_WEIGHTS, normalizeScore, type Combined } from '.
 import { InferenceWorker } from './inference-worker.js';
 import { resolveModel, type ResolvedModel } from './model.js';
 import type { ChainOptions } from '../sources/context.js';
+import { checkModelTables, checkScorerOptions } from './scorer-options.js';
 import { musiqPreprocessing, vilaPreprocessing, type PreparedInput, type Preprocessing } from './preprocessing.js';
 import type { Device } from './session.js';
 
@@ -109,12 +110,16 @@ function toAsyncIterator<T>(items: Iterable<T> | AsyncIterable<T>): AsyncIterato
 
 export async function createScorer(options: ScorerOptions): Promise<Scorer> {
   if (options.models.length === 0) throw new Error('createScorer: name at least one model');
+  checkScorerOptions(options);
   // One after the other, so that the sources chain's messages for each model do not interleave.
   const resolved: ResolvedModel[] = [];
-  for (const spec of options.models) resolved.push(await resolveModel(spec, options.sources));
+  // The sources chain's messages (Loading…, ⚠ failed…, ✓ loaded…) go to the scorer's log unless sources has its own.
+  const sources = options.log && !options.sources?.log ? { ...options.sources, log: options.log } : options.sources;
+  for (const spec of options.models) resolved.push(await resolveModel(spec, sources));
   const names = resolved.map((r) => r.sidecar.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
   if (duplicate) throw new Error(`model '${duplicate}' is named twice`);
+  checkModelTables(options, names);
 
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
   const groups = new Map<string, Group>();
@@ -148,7 +153,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
     tokenBudget: options.batch?.tokenBudget ?? (onGpu ? 32768 : 4096),
     maxImages: options.batch?.maxImages ?? 16,
   };
-  const prefetch = Math.max(1, options.prefetch ?? 8);
+  const prefetch = options.prefetch ?? 8;
   const weights = options.weights ?? DEFAULT_WEIGHTS;
 
   const stats: ScorerStats = { decoded: 0, preprocessed: {}, batches: 0, inferredImages: 0, decodeMs: 0, preprocessMs: 0, inferenceMs: 0 };
@@ -209,7 +214,12 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
     inputs: Iterable<ScoreInput> | AsyncIterable<ScoreInput>,
     { signal }: { signal?: AbortSignal } = {},
   ): AsyncGenerator<ScoreRecord> {
-    if (closed) throw new Error('this scorer is closed: create another with createScorer()');
+    // Checked before every record: an abort or a close() stops the loop at once, not after the batch in hand.
+    const stopIfAsked = (): void => {
+      signal?.throwIfAborted();
+      if (closed) throw new Error('this scorer is closed: create another with createScorer()');
+    };
+    stopIfAsked();
     const source = toAsyncIterator(inputs);
     const queue: Array<{ input: ScoreInput; prepared: Promise<PreparedImage> }> = [];
     let exhausted = false;
@@ -229,7 +239,7 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
 
     await fill();
     while (queue.length > 0) {
-      signal?.throwIfAborted();
+      stopIfAsked();
       const batch: Array<{ input: ScoreInput; prepared: PreparedImage }> = [];
       let failed: { input: ScoreInput; error: Error } | undefined;
       while (queue.length > 0) {
@@ -261,10 +271,14 @@ export async function createScorer(options: ScorerOptions): Promise<Scorer> {
           batchError = asError(error);
         }
         for (const [i, { input }] of batch.entries()) {
+          stopIfAsked();
           yield results ? { input, result: results[i]! } : { input, error: batchError! };
         }
       }
-      if (failed) yield failed;
+      if (failed) {
+        stopIfAsked();
+        yield failed;
+      }
       await fill();
     }
   }
