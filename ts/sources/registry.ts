@@ -141,7 +141,8 @@ function isKind(value: unknown): value is SourceKind {
 export function parseOrder(value: unknown, where: string): SourceKind[] {
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   if (!Array.isArray(list) || list.length === 0 || !list.every(isKind)) {
-    throw new ConfigError(`${where}: the source order must list some of ${SOURCE_KINDS.join(', ')}`);
+    const bad = Array.isArray(list) ? list.find((item) => !isKind(item)) : undefined;
+    throw new ConfigError(`${where}: the source order must list some of ${SOURCE_KINDS.join(', ')}${bad === undefined ? '' : ` (${JSON.stringify(bad)} is not one)`}`);
   }
   return [...new Set(list)];
 }
@@ -165,39 +166,79 @@ export function checkKaggleHandle(value: unknown, where: string): string {
   return value;
 }
 
+/** The fields a model entry may set, for the error that names an unknown one. */
+const MODEL_FIELDS = ['description', 'architecture', 'scoreRange', 'numClasses', 'tfhub', 'kaggle', 'npz', 'local', 'patchCaps', 'order', 'comment'] as const;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A non-empty string: a path or a file name (an empty one would silently mean the current folder). */
+function checkText(value: unknown, where: string, what: string): void {
+  if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(`${where} must be ${what}, not ${JSON.stringify(value)}`);
+}
+
+function validateModel(name: string, model: unknown, file: string): void {
+  const where = `${file}: models.${name}`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) {
+    throw new ConfigError(`${file}: models: '${name}' is not a model name: letters, digits, '.', '_' and '-', starting with a letter or digit`);
+  }
+  if (name === 'demo') throw new ConfigError(`${where}: 'demo' is the built-in demo model; give yours another name`);
+  if (!isObject(model)) throw new ConfigError(`${where}: expected an object`);
+  for (const key of Object.keys(model)) {
+    if (!(MODEL_FIELDS as readonly string[]).includes(key)) throw new ConfigError(`${where}: unknown field '${key}' (a model has ${MODEL_FIELDS.join(', ')})`);
+  }
+  if (model.description !== undefined && typeof model.description !== 'string') throw new ConfigError(`${where}.description must be a string`);
+  if (model.architecture !== undefined && model.architecture !== 'musiq' && model.architecture !== 'vila') {
+    throw new ConfigError(`${where}.architecture must be 'musiq' or 'vila', not ${JSON.stringify(model.architecture)}`);
+  }
+  if (model.tfhub != null) checkUrl(model.tfhub, `${where}.tfhub`);
+  if (model.npz != null) checkUrl(model.npz, `${where}.npz`);
+  if (model.kaggle != null) checkKaggleHandle(model.kaggle, `${where}.kaggle`);
+  if (model.local != null) {
+    const names = Array.isArray(model.local) ? model.local : [model.local];
+    for (const local of names) checkText(local, `${where}.local`, 'a file name or a list of file names');
+  }
+  if (model.order !== undefined) model.order = parseOrder(model.order, `${where}.order`);
+  const range = model.scoreRange;
+  if (range !== undefined && !(Array.isArray(range) && range.length === 2 && range.every(Number.isFinite) && range[0] < range[1])) {
+    throw new ConfigError(`${where}.scoreRange must be [low, high], two numbers with low < high, not ${JSON.stringify(range)}`);
+  }
+  if (model.numClasses !== undefined && !(Number.isInteger(model.numClasses) && (model.numClasses as number) > 0)) throw new ConfigError(`${where}.numClasses must be a whole number > 0`);
+  if (model.patchCaps !== undefined) {
+    if (!isObject(model.patchCaps)) throw new ConfigError(`${where}.patchCaps must be an object such as {"npz": "all", "tfhub": 1024}`);
+    for (const [kind, cap] of Object.entries(model.patchCaps)) {
+      if (!isKind(kind)) throw new ConfigError(`${where}.patchCaps.${kind}: not a source (${SOURCE_KINDS.join(', ')})`);
+      if (cap !== 'all' && !(Number.isInteger(cap) && (cap as number) >= 0)) throw new ConfigError(`${where}.patchCaps.${kind} must be 'all' or a whole number ≥ 0, not ${JSON.stringify(cap)}`);
+    }
+  }
+}
+
 function validateConfig(raw: unknown, file: string): SourcesConfig {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}: expected a JSON object`);
-  const config = raw as Record<string, unknown>;
+  if (!isObject(raw)) throw new ConfigError(`${file}: expected a JSON object`);
+  const config = raw;
   const known = new Set(['order', 'mirrors', 'checkpointsDir', 'timeout', 'retries', 'parallel', 'rank', 'models', '$schema', 'comment']);
   for (const key of Object.keys(config)) if (!known.has(key)) throw new ConfigError(`${file}: unknown setting '${key}'`);
   if (config.order !== undefined) config.order = parseOrder(config.order, `${file}: order`);
   if (config.mirrors !== undefined) {
-    if (typeof config.mirrors !== 'object' || config.mirrors === null) throw new ConfigError(`${file}: mirrors must be an object`);
+    if (!isObject(config.mirrors)) throw new ConfigError(`${file}: mirrors must be an object`);
     for (const [kind, url] of Object.entries(config.mirrors)) {
       if (!(MIRROR_KINDS as readonly string[]).includes(kind)) throw new ConfigError(`${file}: mirrors.${kind}: not a source with URLs (${MIRROR_KINDS.join(', ')})`);
       checkUrl(url, `${file}: mirrors.${kind}`);
     }
   }
+  if (config.checkpointsDir !== undefined) checkText(config.checkpointsDir, `${file}: checkpointsDir`, 'a folder path');
   for (const key of ['timeout', 'retries'] as const) {
     if (config[key] !== undefined && (typeof config[key] !== 'number' || !((config[key] as number) >= 0))) {
       throw new ConfigError(`${file}: ${key} must be a number ≥ 0`);
     }
   }
+  for (const key of ['parallel', 'rank'] as const) {
+    if (config[key] !== undefined && typeof config[key] !== 'boolean') throw new ConfigError(`${file}: ${key} must be true or false, not ${JSON.stringify(config[key])}`);
+  }
   if (config.models !== undefined) {
-    if (typeof config.models !== 'object' || config.models === null) throw new ConfigError(`${file}: models must be an object`);
-    for (const [name, model] of Object.entries(config.models as Record<string, ModelOverride>)) {
-      const where = `${file}: models.${name}`;
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === 'demo') throw new ConfigError(`${where}: model names are letters, digits, '.', '_' and '-' ('demo' is taken)`);
-      if (typeof model !== 'object' || model === null) throw new ConfigError(`${where}: expected an object`);
-      if (model.tfhub != null) checkUrl(model.tfhub, `${where}.tfhub`);
-      if (model.npz != null) checkUrl(model.npz, `${where}.npz`);
-      if (model.kaggle != null) checkKaggleHandle(model.kaggle, `${where}.kaggle`);
-      if (model.order !== undefined) model.order = parseOrder(model.order, `${where}.order`);
-      if (model.scoreRange !== undefined && !(Array.isArray(model.scoreRange) && model.scoreRange.length === 2 && model.scoreRange.every((v) => typeof v === 'number'))) {
-        throw new ConfigError(`${where}.scoreRange must be [low, high]`);
-      }
-      if (model.numClasses !== undefined && !(Number.isInteger(model.numClasses) && model.numClasses > 0)) throw new ConfigError(`${where}.numClasses must be a whole number > 0`);
-    }
+    if (!isObject(config.models)) throw new ConfigError(`${file}: models must be an object`);
+    for (const [name, model] of Object.entries(config.models)) validateModel(name, model, file);
   }
   return config as SourcesConfig;
 }
