@@ -37,6 +37,15 @@ describe('musiq-native models', () => {
     expect(lines.find((l) => l.startsWith('mine '))).toMatch(/^mine\s+1\.\.10\s+higher\s+10\s+0\.00\s+\.npz URL/);
   });
 
+  it('a config field of the wrong type is a usage error naming the file and the field, not a TypeError', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'musiq-models-')), 'sources.json');
+    writeFileSync(config, JSON.stringify({ checkpointsDir: 5 }));
+    const run = await runCli(['models', '--config', config], noConfig);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(`${config}: checkpointsDir must be a folder path, not 5`);
+    expect(run.stderr).not.toContain('"path" argument');
+  });
+
   it('a broken config file is a usage error (exit 2) that names the file', async () => {
     const config = join(mkdtempSync(join(tmpdir(), 'musiq-models-')), 'sources.json');
     writeFileSync(config, '{ not json');
