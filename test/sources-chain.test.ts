@@ -362,3 +362,51 @@ describe('parallel attempts and the health record', () => {
     expect(logs[0]).toMatch(/^Loading spaq from \.npz URL/);
   });
 });
+
+describe('the registry describes what the chain converts', () => {
+  async function setup(models: object): Promise<{ config: string; checkpoints: string }> {
+    const checkpoints = join(dir, 'ck');
+    await mkdir(checkpoints, { recursive: true });
+    await copyFile(fixturePath('ckpt_tiny_1class.npz'), join(checkpoints, 'my_ckpt.npz'));
+    const config = join(dir, 'sources.json');
+    await writeFile(config, JSON.stringify({ checkpointsDir: checkpoints, models }));
+    return { config, checkpoints };
+  }
+  const sidecarFile = async (path: string): Promise<Record<string, unknown>> => JSON.parse(await readFile(`${path}.json`, 'utf8')) as Record<string, unknown>;
+
+  it("a config model's scoreRange goes into the sidecar; a range changed later rewrites the cached sidecar without converting", async () => {
+    const { config } = await setup({ 'my-musiq': { local: 'my_ckpt.npz', scoreRange: [-1, 0] } });
+    const first = await resolveNamedModel('my-musiq', options({ config }));
+    expect(first.source).toBe('local');
+    expect(first.sidecar).toMatchObject({ name: 'my-musiq', scoreRange: [-1, 0] });
+    expect(await sidecarFile(first.path)).toMatchObject({ name: 'my-musiq', scoreRange: [-1, 0] });
+
+    await writeFile(config, JSON.stringify({ checkpointsDir: join(dir, 'ck'), models: { 'my-musiq': { local: 'my_ckpt.npz', scoreRange: [2, 5] } } }));
+    const model = await readFile(first.path);
+    logs.length = 0;
+    const again = await resolveNamedModel('my-musiq', options({ config }));
+    expect(again.source).toBe('cache');
+    expect(again.sidecar.scoreRange).toEqual([2, 5]);
+    expect(await sidecarFile(first.path)).toMatchObject({ scoreRange: [2, 5] });
+    expect(logs).toEqual([`my-musiq: score range 2..5 from the registry replaces -1..0 in ${first.path}.json`]);
+    expect(await readFile(first.path)).toEqual(model);
+  });
+
+  it("an artifact of another architecture than the entry's fails that source, naming both", async () => {
+    const { config } = await setup({ 'my-vila': { architecture: 'vila', local: 'my_ckpt.npz' } });
+    await expect(resolveNamedModel('my-vila', options({ config }))).rejects.toThrow(
+      /^no source could provide my-vila \(local files: the npz is a MUSIQ model, but my-vila is registered with architecture 'vila'\)$/,
+    );
+    expect(logs.at(-1)).toBe("⚠ local files failed for my-vila: the npz is a MUSIQ model, but my-vila is registered with architecture 'vila'; no sources left");
+    expect(await tree(join(dir, 'cache'))).toEqual([]);
+  });
+
+  it('a cached model of another architecture than the entry now says is converted again', async () => {
+    const { config } = await setup({ mine: { local: 'my_ckpt.npz' } });
+    const first = await resolveNamedModel('mine', options({ config }));
+    await writeFile(config, JSON.stringify({ checkpointsDir: join(dir, 'ck'), models: { mine: { architecture: 'vila', local: 'my_ckpt.npz' } } }));
+    logs.length = 0;
+    await expect(resolveNamedModel('mine', options({ config }))).rejects.toThrow(SourceChainError);
+    expect(logs[0]).toBe(`${first.path} is a MUSIQ model, but mine is registered with architecture 'vila'; converting it again`);
+  });
+});

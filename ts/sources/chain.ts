@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { readSidecarFile, sidecarPath, type ModelSidecar } from '../convert/convert.js';
+import { readSidecarFile, sidecarPath, writeFileAtomic, type ModelSidecar } from '../convert/convert.js';
 import { convertFrom, UnsupportedArtifactError } from '../convert/convert-from.js';
 import { applyMirror, orderFor, removeEmptyDirs, resolveSettings, type Artifact, type ChainOptions, type Resolver, type Settings, type SourceContext } from './context.js';
 import { scrub } from './credentials.js';
@@ -79,18 +79,46 @@ async function readConverted(path: string): Promise<ModelSidecar | undefined> {
   return readSidecarFile(path).catch(() => undefined);
 }
 
-/**
- * The cached model, unless it was converted from a local file that has changed since (then it is converted
- * again, and `log` says why). A local file that is gone leaves the conversion in use: it is all that remains.
- */
-async function upToDate(out: string, name: string, log: (line: string) => void): Promise<ModelSidecar | undefined> {
-  const sidecar = await readConverted(out);
-  const then = sidecar?.source?.local;
-  if (!then) return sidecar;
-  const now = await localFingerprint(then.path).catch(() => undefined);
-  if (!now || (now.size === then.size && now.mtimeMs === then.mtimeMs)) return sidecar;
-  log(`${then.path} changed since ${name} was converted from it (${then.size} → ${now.size} bytes, modified ${new Date(now.mtimeMs).toISOString()}); converting it again`);
+const ARCHITECTURES: Record<ModelEntry['architecture'], string> = { musiq: 'MUSIQ', vila: 'VILA-R' };
+
+/** Why a converted model is not the one the registry describes (architecture, head size); undefined if it is. */
+function notAsRegistered(sidecar: ModelSidecar, model: ModelEntry, what: string): string | undefined {
+  if (sidecar.architecture !== model.architecture) {
+    return `${what} is a ${ARCHITECTURES[sidecar.architecture]} model, but ${model.name} is registered with architecture '${model.architecture}'`;
+  }
+  const classes = sidecar.config?.numClasses;
+  if (classes !== undefined && classes !== model.numClasses) return `${what} has a ${classes}-class head, but ${model.name} has ${model.numClasses}`;
   return undefined;
+}
+
+const sameRange = (a: readonly number[], b: readonly number[]): boolean => a[0] === b[0] && a[1] === b[1];
+
+/**
+ * The cached model, unless it was converted from a local file that has changed since, or the registry now
+ * describes another architecture or head size (then it is converted again, and `log` says why). A local file
+ * that is gone leaves the conversion in use: it is all that remains. A score range the config changed since
+ * is only a description: the sidecar file is rewritten with it, no conversion needed.
+ */
+async function upToDate(out: string, model: ModelEntry, log: (line: string) => void): Promise<ModelSidecar | undefined> {
+  const sidecar = await readConverted(out);
+  if (!sidecar) return undefined;
+  const name = model.name;
+  const then = sidecar.source?.local;
+  const now = then && (await localFingerprint(then.path).catch(() => undefined));
+  if (then && now && (now.size !== then.size || now.mtimeMs !== then.mtimeMs)) {
+    log(`${then.path} changed since ${name} was converted from it (${then.size} → ${now.size} bytes, modified ${new Date(now.mtimeMs).toISOString()}); converting it again`);
+    return undefined;
+  }
+  const mismatch = notAsRegistered(sidecar, model, out);
+  if (mismatch) {
+    log(`${mismatch}; converting it again`);
+    return undefined;
+  }
+  if (sameRange(sidecar.scoreRange, model.scoreRange)) return sidecar;
+  const updated = { ...sidecar, scoreRange: model.scoreRange };
+  await writeFileAtomic(sidecarPath(out), `${JSON.stringify(updated, null, 2)}\n`);
+  log(`${name}: score range ${model.scoreRange.join('..')} from the registry replaces ${sidecar.scoreRange.join('..')} in ${sidecarPath(out)}`);
+  return updated;
 }
 
 /** Where a source is fetched from, for the log: with a mirror, the mirror's URL first (it is what is contacted). */
@@ -130,15 +158,13 @@ async function convertInto(model: ModelEntry, kind: SourceKind, artifact: Artifa
       if (error instanceof UnsupportedArtifactError) throw asSourceError(error);
       throw new SourceError('invalid', `conversion failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    const classes = sidecar.config?.numClasses;
-    if (classes !== undefined && classes !== model.numClasses) {
-      throw new SourceError('invalid', `the ${artifact.kind} has a ${classes}-class head, but ${model.name} has ${model.numClasses}`);
-    }
-    if (local) {
-      // The sidecar file only: the copy in the ONNX metadata describes the model, not where the cache got it.
-      sidecar = { ...sidecar, source: { ...sidecar.source, local } };
-      await writeFile(sidecarPath(temp), `${JSON.stringify(sidecar, null, 2)}\n`);
-    }
+    const mismatch = notAsRegistered(sidecar, model, `the ${artifact.kind}`);
+    if (mismatch) throw new SourceError('invalid', mismatch);
+    // The converter can only guess the range from the name; the registry (a config's scoreRange) knows it.
+    // A local file's fingerprint is where the cache got the model from. Both go into the sidecar file, which
+    // the runtime reads; the copy in the ONNX metadata keeps what the converter wrote.
+    sidecar = { ...sidecar, scoreRange: model.scoreRange, ...(local ? { source: { ...sidecar.source, local } } : {}) };
+    await writeFile(sidecarPath(temp), `${JSON.stringify(sidecar, null, 2)}\n`);
     await rename(temp, out);
     await rename(sidecarPath(temp), sidecarPath(out));
     return sidecar;
@@ -284,7 +310,7 @@ export async function resolveNamedModel(name: string, options: ChainOptions = {}
   const model = lookupModel(name, settings);
   const out = convertedModelPath(name, ctx);
   if (ctx.refresh) ctx.log(`refresh: converting ${name} again, whatever the models cache holds`);
-  const ready = ctx.refresh ? undefined : await upToDate(out, name, ctx.log);
+  const ready = ctx.refresh ? undefined : await upToDate(out, model, ctx.log);
   if (ready) return { name, path: out, sidecar: ready, source: 'cache', failures: [] };
   await mkdir(dirname(out), { recursive: true });
   try {
@@ -293,7 +319,7 @@ export async function resolveNamedModel(name: string, options: ChainOptions = {}
       { pollMs: ctx.lockPollMs, signal: ctx.signal, onWait: (holder) => ctx.log(`waiting for ${holder}, which is preparing ${name}`) },
       async () => {
         // Another process may have finished it while we waited (the reason to convert again was logged above).
-        const done = ctx.refresh ? undefined : await upToDate(out, name, () => undefined);
+        const done = ctx.refresh ? undefined : await upToDate(out, model, () => undefined);
         if (done) return { name, path: out, sidecar: done, source: 'cache' as const, failures: [] };
         return runChain(model, out, settings);
       },
