@@ -2,7 +2,7 @@
 // line and exit code), a --config file that adds a model and reorders sources, mirrors from flag, environment
 // and config in that precedence, and `score --model <name>` / `convert --model <name>` resolving through the
 // chain into the models cache on first use.
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sourcesStatus, type ModelStatus, type StatusReport } from '../ts/sources/status.js';
@@ -128,6 +128,17 @@ describe('musiq-native sources', () => {
   });
 });
 
+describe('the FALLBACK MECHANISM STATUS summary of a model without sources', () => {
+  it('says none is configured, or that the order leaves them all out', async () => {
+    const file = await writeConfig({ models: { bare: { description: 'nothing to fetch' }, misordered: { local: 'x.npz', order: ['npz'] } } });
+    const run = await runCli(['sources', '--offline', '--model', 'bare,misordered', '--config', file], env());
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('✗ BARE       - no sources configured; no source known to be accessible\n');
+    expect(run.stdout).toContain('✗ MISORDERED - no source in the order (it offers local files); no source known to be accessible\n');
+    expect(run.stdout).not.toContain('cache → )');
+  });
+});
+
 async function writeConfig(config: object): Promise<string> {
   const path = join(dir, 'sources.json');
   await writeFile(path, JSON.stringify(config));
@@ -170,6 +181,16 @@ describe('a --config file and mirrors', () => {
     expect(report.models[0]!.sources[0]).toMatchObject({ kind: 'npz', status: 'unreachable', detail: `connection refused by ${new URL(refused).host}` });
     const fromConfig = await sourcesStatus({ env: env({ MUSIQ_NATIVE_NPZ_MIRROR: '' }), config: file, check: true, models: ['mine'], timeoutSeconds: 2 });
     expect(fromConfig.models[0]!.sources[0]).toMatchObject({ kind: 'npz', status: 'available' });
+  });
+
+  it("score normalises by a config model's scoreRange, converted through the chain on first use", async () => {
+    await copyFile(fixturePath('ckpt_tiny_1class.npz'), join(dir, 'checkpoints', 'my_ckpt.npz'));
+    const file = await writeConfig({ checkpointsDir: join(dir, 'checkpoints'), models: { 'my-musiq': { local: 'my_ckpt.npz', scoreRange: [-1, 0] } } });
+    const scored = await runCli(['score', fixturePath('images/chelsea.png'), '--model', 'my-musiq', '--config', file], env());
+    expect(scored.code).toBe(0);
+    const { score, normalized } = (scored.lines[0] as { scores: Record<string, { score: number; normalized: number }> }).scores['my-musiq']!;
+    expect(normalized).toBeCloseTo(Math.min(1, Math.max(0, score + 1)), 6);
+    expect(JSON.parse(await readFile(join(dir, 'cache', 'models', 'my-musiq.onnx.json'), 'utf8'))).toMatchObject({ scoreRange: [-1, 0] });
   });
 
   it('score --model <name> fetches and converts on first use; convert --model then finds it cached', async () => {

@@ -132,6 +132,14 @@ function pad(text: string, width: number): string {
 
 const FORMAT_NAMES: Record<ArtifactFormat, string> = { savedmodel: 'SavedModel', npz: '.npz', onnx: '.onnx', any: 'any' };
 
+/** "2 sources (cache → …)"; a model with none says whether it names none or the order leaves them all out. */
+function chainSummary(model: ModelStatus): string {
+  const { order } = model;
+  if (order.length > 0) return `${order.length} source${order.length === 1 ? '' : 's'} (cache → ${order.map((k) => SOURCE_LABELS[k]).join(' → ')})`;
+  const offered = model.sources.filter((s) => s.status !== 'not offered').map((s) => SOURCE_LABELS[s.kind]);
+  return offered.length === 0 ? 'no sources configured' : `no source in the order (it offers ${offered.join(', ')})`;
+}
+
 /** The human table, then the FALLBACK MECHANISM STATUS block and the summary line. */
 export function formatStatus(report: StatusReport): string {
   const header = ['MODEL', 'SOURCE', 'STATUS', 'FORMAT', 'PATCHES', 'WHERE / DETAIL'];
@@ -157,10 +165,9 @@ export function formatStatus(report: StatusReport): string {
   const rule = '='.repeat(70);
   out.push(rule, 'FALLBACK MECHANISM STATUS', rule);
   for (const model of report.models) {
-    const chain = model.order.map((k) => SOURCE_LABELS[k]).join(' → ');
     const usable = model.sources.filter((s) => ACCESSIBLE.has(s.status)).map((s) => `${SOURCE_LABELS[s.kind]} ${s.status}`);
     const state = model.converted.status === 'cached' ? 'converted model cached' : usable.length ? usable.join(', ') : 'no source known to be accessible';
-    out.push(`${model.accessible ? '✓' : '✗'} ${pad(model.name.toUpperCase(), 10)} - ${model.order.length} source${model.order.length === 1 ? '' : 's'} (cache → ${chain}); ${state}`);
+    out.push(`${model.accessible ? '✓' : '✗'} ${pad(model.name.toUpperCase(), 10)} - ${chainSummary(model)}; ${state}`);
   }
   out.push('', report.summary.line);
   return `${out.join('\n')}\n`;
