@@ -52,11 +52,16 @@ export function musiqPreprocessing(sidecar: MusiqSidecar, nativePatches: 'all' |
       const native = Math.ceil(image.height / PATCH) * Math.ceil(image.width / PATCH);
       const rows = resizedRows + (nativePatches === 'all' ? native : Math.min(native, nativePatches));
       if (rows > maxTokens) {
-        // Attention memory grows with the square of the sequence: refuse before allocating it.
-        const gib = (6 * (rows + 1) ** 2 * 4) / 2 ** 30;
+        // Attention memory grows with the square of the sequence (plus the class token): one float32 score
+        // matrix per head, refused before allocating it.
+        const gib = (sidecar.config.numHeads * (rows + 1) ** 2 * 4) / 2 ** 30;
+        const mode = nativePatches === 'all' ? 'at full resolution (every native patch)' : `with native patches capped at ${nativePatches}`;
+        // Named for both audiences: the CLI's flags and the library's options.
+        const tfhub = nativePatches === 'all' || nativePatches > 1024 ? '; 1024 is TF Hub mode' : '';
+        const remedy = `${nativePatches === 'all' ? 'cap the native patches' : 'lower the native-patch cap'} (--native-patches / nativePatches${tfhub})`;
         throw new TokenLimitError(
-          `${image.width}×${image.height} gives ${rows} tokens at full resolution, above the limit of ${maxTokens} ` +
-            `(attention needs about ${gib.toFixed(1)} GiB per layer); use --native-patches 1024 (TF Hub mode) or raise --max-tokens`,
+          `${image.width}×${image.height} gives ${rows} tokens ${mode}, above the limit of ${maxTokens} ` +
+            `(attention needs about ${gib.toFixed(1)} GiB per layer for its ${sidecar.config.numHeads} heads); ${remedy} or raise the limit (--max-tokens / maxTokens)`,
         );
       }
       return dropPaddingRows(await extractTokens(image, { longerSides, nativePatches, signal }));
