@@ -6,7 +6,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { access, constants, mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import { writeFileAtomic } from '../convert/convert.js';
+import { sidecarPath, writeFileAtomic } from '../convert/convert.js';
 import { UsageError } from './output.js';
 import { csvColumns, parseCsvLine, render, type Columns, type OutputFormat, type OutputRecord } from './records.js';
 
@@ -156,6 +156,30 @@ export async function prepareOutput(file: string, format: OutputFormat, resume: 
   }
   if (format === 'table') throw new UsageError('--resume cannot read a table; use --format jsonl, csv or json');
   return [...(await readFinished(file, format)), ...(await readJournal(journalPath(file)))];
+}
+
+/** The identity of an existing file (a symlink or hard link to it has the same), else undefined. */
+async function fileId(path: string): Promise<string | undefined> {
+  const info = await stat(path, { bigint: true }).catch(() => undefined);
+  return info?.isFile() ? `${info.dev}:${info.ino}` : undefined;
+}
+
+/**
+ * Refuses an --output whose file or journal is a file the run reads (an input, a model, a model's sidecar):
+ * the journal and the output would overwrite it. Run once the inputs are collected and the models resolved.
+ */
+export async function refuseOverwritingReads(file: string, inputs: string[], models: string[]): Promise<void> {
+  const written = new Map<string, string>();
+  for (const [path, what] of [[file, `--output ${file}`], [journalPath(file), `--output ${file}: its journal ${journalPath(file)}`]] as const) {
+    const id = await fileId(path);
+    if (id) written.set(id, what);
+  }
+  if (written.size === 0) return; // neither exists yet, so neither is a file the run reads
+  const read = [...inputs.map((p) => ['the input', p]), ...models.flatMap((m) => [['the model', m], ["the model's sidecar", sidecarPath(m)]])];
+  for (const [what, path] of read) {
+    const hit = written.get((await fileId(path!)) ?? '');
+    if (hit) throw new UsageError(`${hit} is the same file as ${what} ${path}; writing there would destroy it: name another output file`);
+  }
 }
 
 /** One record per path: the latest, in the place of the first (an input rescored because it lacked a model). */

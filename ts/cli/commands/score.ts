@@ -8,7 +8,7 @@ import { createScorer, DEFAULT_MAX_TOKENS } from '../../runtime/scorer.js';
 import { expandInputs } from '../inputs.js';
 import { EXIT_OK, EXIT_SOME_FAILED, outputClosed, UsageError, warn } from '../output.js';
 import { csvHeader, csvRow, errorRecord, render, resultRecord, type Columns, type OutputFormat, type OutputRecord } from '../records.js';
-import { journalPath, prepareOutput, ResultFile } from '../result-file.js';
+import { journalPath, prepareOutput, refuseOverwritingReads, ResultFile } from '../result-file.js';
 import { checkModelNames, parseNativePatches, parseWeights, wholeNumber } from '../score-options.js';
 import { sourceOptions, sourceOptionsFrom, type SourceArgs } from '../source-options.js';
 
@@ -134,6 +134,7 @@ async function score(argv: ScoreArgs): Promise<number> {
   const names = resolved.map((r) => r.sidecar.name);
   if (typeof nativePatches === 'object') checkModelNames('native-patches', nativePatches, names);
   checkModelNames('weights', weights, names);
+  if (argv.output) await refuseOverwritingReads(argv.output, files, resolved.map((r) => r.path));
 
   const scorer = await createScorer({
     models: resolved.map((r) => r.path),

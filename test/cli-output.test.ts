@@ -1,0 +1,67 @@
+// `score --output`: nothing the run reads is overwritten, no finished record is lost (not when the output
+// folder is deleted during the run, not by --resume), and the file's columns hold every model in it.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
+import { fixturePath } from './helpers/fixtures.js';
+
+let dir: string;
+let one: string;
+let ten: string;
+let photos: string;
+const photo = (name: string): string => join(photos, name);
+/** Enough small PNGs for a run that lasts a few seconds with --batch-images 1. */
+let many: string;
+const manyCount = 60;
+
+const recordsIn = (path: string): Array<Record<string, unknown>> =>
+  readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'musiq-output-'));
+  one = join(dir, 'one.onnx');
+  ten = join(dir, 'ten.onnx');
+  for (const [ckpt, out, name] of [['ckpt_tiny_1class.npz', one, 'one'], ['ckpt_tiny_10class.npz', ten, 'ten']] as const) {
+    const run = await runCli(['convert', '--from', fixturePath(ckpt), '--out', out, '--name', name]);
+    expect(run.code, run.stderr).toBe(0);
+  }
+  photos = join(dir, 'photos');
+  await mkdir(photos);
+  await copyFile(fixturePath('images/px_1x1.png'), photo('a.png'));
+  await copyFile(fixturePath('images/syn_31x33.png'), photo('b.png'));
+  await symlink('photos', join(dir, 'photos-link'));
+  const png = await readFile(fixturePath('images/syn_33x31.png'));
+  await writeFile(photo('trunc.png'), png.subarray(0, Math.floor(png.length / 2)));
+  many = join(dir, 'many');
+  await mkdir(many);
+  for (let i = 0; i < manyCount; i++) {
+    await sharp({ create: { width: 40 + i * 5, height: 30 + i * 3, channels: 3, background: { r: i * 6, g: 100, b: 200 - i * 4 } } })
+      .png()
+      .toFile(join(many, `img${String(i).padStart(3, '0')}.png`));
+  }
+});
+
+describe('--output never overwrites a file the run reads', () => {
+  // [case, inputs, output, what the message names]
+  const cases: Array<[string, () => string[], () => string, () => RegExp]> = [
+    ['an input named', () => [photo('a.png'), photo('b.png')], () => photo('a.png'), () => /is the same file as the input .*a\.png/],
+    ['an input found in a folder, by another name', () => [photos], () => join(dir, 'photos-link', 'b.png'), () => /photos-link.b\.png is the same file as the input .*photos.b\.png/],
+    ['the model', () => [photo('a.png')], () => one, () => /one\.onnx is the same file as the model .*one\.onnx;/],
+    ["the model's sidecar", () => [photo('a.png')], () => `${one}.json`, () => /one\.onnx\.json is the same file as the model's sidecar/],
+  ];
+  it.concurrent.each(cases)('refuses %s, before any work', async (_, inputs, output, message) => {
+    const before = readFileSync(output());
+    const run = await runCli(['score', ...inputs(), '--model', one, '--output', output()]);
+    expect(run.stderr).toMatch(message());
+    expect(run.stderr).toMatch(/name another output file/);
+    expect(run.code).toBe(2);
+    expect(run.stderr).not.toMatch(/running on/); // no session was started
+    expect(readFileSync(output()).equals(before)).toBe(true);
+    expect(existsSync(`${output()}.partial.jsonl`)).toBe(false);
+  });
+});
