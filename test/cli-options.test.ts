@@ -57,6 +57,7 @@ describe('score refuses bad option values at startup', () => {
   it.concurrent.each([
     ['a folder', () => dir, /--output .*: is a folder/],
     ['inside a file', () => join(dir, 'a-file', 'out.jsonl'), /--output .*a-file.out\.jsonl: cannot write in/],
+    ['in a folder that refuses new files (even to root)', () => '/proc/out.jsonl', /--output \/proc\/out\.jsonl: cannot write in \/proc \(\w+\)/],
   ])('checks --output %s before scoring', async (_, output, message) => {
     const run = await runCli(['score', image, '--model', one, '--output', output()]);
     expect(run.stderr).toMatch(message);

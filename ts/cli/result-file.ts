@@ -3,7 +3,7 @@
 // format when the run ends. --resume reads both back and skips the inputs already scored by every model asked
 // for; a file it cannot read as this command's output in that format is refused before anything is written.
 import { createReadStream, existsSync } from 'node:fs';
-import { access, constants, mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { sidecarPath, writeFileAtomic } from '../convert/convert.js';
@@ -136,14 +136,18 @@ async function readFinished(file: string, format: keyof typeof EXPECTED): Promis
 }
 
 /**
- * Checks --output FILE before any work (not a folder, in a folder that exists or can be made, and that is
- * writable) and, with --resume, returns the records earlier runs left in FILE and its journal.
+ * Checks --output FILE before any work (not a folder, in a folder that exists or can be made, and where the
+ * journal can be created) and, with --resume, returns the records earlier runs left in FILE and its journal.
  */
 export async function prepareOutput(file: string, format: OutputFormat, resume: boolean): Promise<OutputRecord[]> {
   if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new UsageError(`--output ${file}: is a folder; name a file in it`);
   try {
     await mkdir(dirname(file), { recursive: true });
-    await access(dirname(file), constants.W_OK);
+    // Creating the journal is the test that counts: a writable-looking folder can still refuse new files (/proc,
+    // a read-only mount seen by root). Opened to append, an existing journal is left as it is.
+    const existed = existsSync(journalPath(file));
+    await (await open(journalPath(file), 'a')).close();
+    if (!existed) await rm(journalPath(file), { force: true });
   } catch (error) {
     throw new UsageError(`--output ${file}: cannot write in ${dirname(file)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
