@@ -65,3 +65,38 @@ describe('--output never overwrites a file the run reads', () => {
     expect(existsSync(`${output()}.partial.jsonl`)).toBe(false);
   });
 });
+
+describe('--output when its folder is deleted during the run', () => {
+  /** Starts `score many -o <folder>/out.jsonl`, and once a few records are journaled runs `meanwhile`. */
+  async function deleteFolderMidRun(name: string, meanwhile: (folder: string) => Promise<void>) {
+    const folder = join(dir, name);
+    const output = join(folder, 'out.jsonl');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../ts/cli/main.ts'), 'score', many, '--model', one, '-o', output, '--batch-images', '1'], {
+      cwd: join(import.meta.dirname, '..'),
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const journal = `${output}.partial.jsonl`;
+    while (child.exitCode === null && (!existsSync(journal) || recordsIn(journal).length < 3)) await new Promise((r) => setTimeout(r, 20));
+    await rm(folder, { recursive: true });
+    await meanwhile(folder);
+    return { output, code: await code, stderr };
+  }
+
+  it('still writes every record, recreating the folder', async () => {
+    const run = await deleteFolderMidRun('gone', async () => {});
+    expect(run.code, run.stderr).toBe(0);
+    expect(recordsIn(run.output)).toHaveLength(manyCount);
+    expect(existsSync(`${run.output}.partial.jsonl`)).toBe(false);
+  });
+
+  it('says so, exits non-zero and says where the records are, when the output cannot be written', async () => {
+    const run = await deleteFolderMidRun('blocked', (folder) => writeFile(folder, 'a file where the folder was'));
+    expect(run.code).not.toBe(0);
+    const kept = new RegExp(`cannot write --output .*out\\.jsonl \\(\\w+\\); the ${manyCount} record\\(s\\) are in (\\S+) \\(move it to`).exec(run.stderr);
+    expect(kept, run.stderr).not.toBeNull();
+    expect(recordsIn(kept![1]!)).toHaveLength(manyCount);
+    await rm(kept![1]!);
+  });
+});

@@ -2,10 +2,12 @@
 // leaves at most one torn line, which is discarded), and FILE itself is written atomically in the chosen
 // format when the run ends. --resume reads both back and skips the inputs already scored by every model asked
 // for; a file it cannot read as this command's output in that format is refused before anything is written.
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { sidecarPath, writeFileAtomic } from '../convert/convert.js';
 import { UsageError } from './output.js';
 import { csvColumns, parseCsvLine, render, type Columns, type OutputFormat, type OutputRecord } from './records.js';
@@ -39,12 +41,12 @@ function jsonRecord(text: string): OutputRecord | string {
   }
 }
 
-async function readJournal(path: string): Promise<OutputRecord[]> {
-  if (!existsSync(path)) return [];
+/** The records of a journal's lines (`path` names it in messages). */
+async function parseJournal(lines: AsyncIterable<string>, path: string): Promise<OutputRecord[]> {
   const records: OutputRecord[] = [];
   let torn: { line: number; problem: string } | undefined;
   let line = 0;
-  for await (const text of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) {
+  for await (const text of lines) {
     // Only the last line can be torn by a killed run (that input is scored again); a bad line before it means
     // the file is not a journal.
     if (torn) throw notOurs(path, torn.line, torn.problem, 'a journal holds one JSON record per line');
@@ -54,6 +56,11 @@ async function readJournal(path: string): Promise<OutputRecord[]> {
     else records.push(record);
   }
   return records;
+}
+
+async function readJournal(path: string): Promise<OutputRecord[]> {
+  if (!existsSync(path)) return [];
+  return parseJournal(createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity }), path);
 }
 
 /** Rebuilds a record from a CSV row written by `csvRow`, so rewriting it gives the same row. */
@@ -203,10 +210,13 @@ export class ResultFile {
   /** Paths an earlier run scored with every model of this run (only with resume). */
   readonly done = new Set<string>();
 
-  /** Starts the journal with `previous` (from `prepareOutput`); a path scored again replaces its old record. */
+  /**
+   * Starts the journal with `previous` (from `prepareOutput`); a path scored again replaces its old record.
+   * Read-write, so that `finish` reads it back through the handle.
+   */
   static async open(path: string, format: OutputFormat, columns: Columns, previous: OutputRecord[]): Promise<ResultFile> {
     const kept = onePerPath(previous.filter((r) => !r.error)); // failed inputs are tried again
-    const journal = await open(journalPath(path), 'w');
+    const journal = await open(journalPath(path), 'w+');
     for (const record of kept) await journal.write(`${JSON.stringify(record)}\n`);
     const file = new ResultFile(path, format, columns, journal, kept.length);
     for (const r of kept) if (columns.models.every((m) => r.scores?.[m])) file.done.add(r.path);
@@ -223,13 +233,41 @@ export class ResultFile {
     return this.lines;
   }
 
-  /** Writes FILE in its format, atomically, and removes the journal. */
+  /**
+   * Writes FILE in its format, atomically (recreating its folder if it went away), and removes the journal. The
+   * records are read back through the open handle, not by name: if the folder was deleted during the run, the
+   * handle still holds them all. If FILE cannot be written, the error says where the records are.
+   */
   async finish(): Promise<void> {
-    await this.journal.sync();
+    const journal = journalPath(this.path);
+    const records = onePerPath(await parseJournal(this.journal.readLines({ start: 0, autoClose: false }), journal));
+    try {
+      await writeFileAtomic(this.path, render(this.format, records, this.columns));
+    } catch (error) {
+      const kept = await this.keepRecords();
+      const where = kept === journal ? `are in ${kept}; rerun with --resume` : kept ? `are in ${kept} (move it to ${journal} and rerun with --resume)` : 'could not be saved either';
+      throw new Error(`cannot write --output ${this.path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the ${records.length} record(s) ${where}`);
+    }
+    if (await this.journalIsAt(journal)) await rm(journal);
     await this.journal.close();
-    const records = onePerPath(await readJournal(journalPath(this.path)));
-    await writeFileAtomic(this.path, render(this.format, records, this.columns));
-    await rm(journalPath(this.path), { force: true });
+  }
+
+  /** Whether `path` still names this run's journal (its folder may have been deleted, or replaced). */
+  private async journalIsAt(path: string): Promise<boolean> {
+    const [ours, there] = await Promise.all([this.journal.stat({ bigint: true }), stat(path, { bigint: true }).catch(() => undefined)]);
+    return there !== undefined && there.dev === ours.dev && there.ino === ours.ino;
+  }
+
+  /** Where the journal's records can be found after FILE could not be written: the journal, or a copy of it. */
+  private async keepRecords(): Promise<string | undefined> {
+    if (await this.journalIsAt(journalPath(this.path))) return journalPath(this.path);
+    const copy = join(tmpdir(), `musiq-native-${process.pid}-${basename(journalPath(this.path))}`);
+    try {
+      await pipeline(this.journal.createReadStream({ start: 0, autoClose: false }), createWriteStream(copy, { flags: 'wx' }));
+      return copy;
+    } catch {
+      return undefined;
+    }
   }
 
   async abandon(): Promise<void> {
