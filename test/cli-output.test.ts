@@ -100,3 +100,37 @@ describe('--output when its folder is deleted during the run', () => {
     await rm(kept![1]!);
   });
 });
+
+describe('--resume keeps every earlier record', () => {
+  it('keeps the columns of a model the resumed run does not ask for (csv)', async () => {
+    const output = join(dir, 'fewer-models.csv');
+    const first = await runCli(['score', photo('a.png'), '--model', `${one},${ten}`, '--format', 'csv', '-o', output]);
+    expect(first.code, first.stderr).toBe(0);
+    const firstRow = (await readFile(output, 'utf8')).split('\n')[1];
+    const resumed = await runCli(['score', photo('a.png'), photo('b.png'), '--model', one, '--format', 'csv', '-o', output, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const [header, ...rows] = (await readFile(output, 'utf8')).trim().split('\n');
+    expect(header).toBe('path,one_score,one_normalized,one_tokens,ten_score,ten_normalized,ten_tokens,combined_weighted,combined_median,error');
+    expect(rows[0]).toBe(firstRow); // a.png keeps its ten_* and combined cells
+    expect(rows[1]).toMatch(new RegExp(`^${photo('b.png')},[-\\d.e]+,[\\d.e]+,\\d+,,,,,,$`)); // b.png: one only
+  });
+
+  it('keeps records (an error included) of inputs this run does not name; shape follows each record', async () => {
+    const output = join(dir, 'other-inputs.jsonl');
+    const first = await runCli(['score', photo('a.png'), photo('trunc.png'), photo('b.png'), '--model', one, '-o', output]);
+    expect(first.code).toBe(1);
+    const resumed = await runCli(['score', photo('a.png'), fixturePath('images/syn_33x31.png'), '--model', `${one},${ten}`, '-o', output, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const records = recordsIn(output);
+    expect(records.map((r) => r.path)).toEqual([photo('a.png'), photo('trunc.png'), photo('b.png'), fixturePath('images/syn_33x31.png')]);
+    expect(records[1]!.error).toMatch(/cannot decode/);
+    // Top-level model and score on a record with one model, combined on one with several.
+    for (const r of records.filter((r) => !r.error)) {
+      const models = Object.keys(r.scores as object).length;
+      expect(r.model !== undefined, JSON.stringify(r)).toBe(models === 1);
+      expect(r.combined !== undefined, JSON.stringify(r)).toBe(models > 1);
+    }
+    expect(Object.keys(records[0]!.scores as object)).toEqual(['one', 'ten']); // rescored: it lacked ten
+    expect(Object.keys(records[2]!.scores as object)).toEqual(['one']); // not named this time: kept as it was
+  });
+});

@@ -46,6 +46,24 @@ export interface Columns {
   demo: string[];
 }
 
+/**
+ * The columns of an output file: every model scored in one of its records (in the order first seen, so a file
+ * resumed with fewer models keeps the others' columns), then the run's models no record has; a record lacking a
+ * model leaves its cells empty.
+ */
+export function fileColumns(records: OutputRecord[], run: Columns): Columns {
+  const models = new Set<string>();
+  const demo = new Set(run.demo);
+  for (const record of records) {
+    for (const [model, score] of Object.entries(record.scores ?? {})) {
+      models.add(model);
+      if (score.demo) demo.add(model);
+    }
+  }
+  for (const model of run.models) models.add(model);
+  return { models: [...models], demo: [...demo] };
+}
+
 export function csvColumns({ models, demo }: Columns): string[] {
   const columns = ['path'];
   for (const m of models) columns.push(`${m}_score`, `${m}_normalized`, `${m}_tokens`, ...(demo.includes(m) ? [`${m}_note`] : []));

@@ -2,6 +2,7 @@
 // leaves at most one torn line, which is discarded), and FILE itself is written atomically in the chosen
 // format when the run ends. --resume reads both back and skips the inputs already scored by every model asked
 // for; a file it cannot read as this command's output in that format is refused before anything is written.
+// Every record of the file and its journal is kept by --resume; only the inputs this run scores again get new ones.
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
 import { sidecarPath, writeFileAtomic } from '../convert/convert.js';
 import { UsageError } from './output.js';
-import { csvColumns, parseCsvLine, render, type Columns, type OutputFormat, type OutputRecord } from './records.js';
+import { csvColumns, fileColumns, parseCsvLine, render, type Columns, type OutputFormat, type OutputRecord } from './records.js';
 
 export function journalPath(path: string): string {
   return `${path}.partial.jsonl`;
@@ -211,15 +212,16 @@ export class ResultFile {
   readonly done = new Set<string>();
 
   /**
-   * Starts the journal with `previous` (from `prepareOutput`); a path scored again replaces its old record.
-   * Read-write, so that `finish` reads it back through the handle.
+   * Starts the journal with `previous` (from `prepareOutput`), all of it, whether or not this run's inputs name
+   * it; a path scored again replaces its old record. Read-write, so that `finish` reads it back through the handle.
    */
   static async open(path: string, format: OutputFormat, columns: Columns, previous: OutputRecord[]): Promise<ResultFile> {
-    const kept = onePerPath(previous.filter((r) => !r.error)); // failed inputs are tried again
+    const kept = onePerPath(previous);
     const journal = await open(journalPath(path), 'w+');
     for (const record of kept) await journal.write(`${JSON.stringify(record)}\n`);
     const file = new ResultFile(path, format, columns, journal, kept.length);
-    for (const r of kept) if (columns.models.every((m) => r.scores?.[m])) file.done.add(r.path);
+    // A failed input, or one lacking a model of this run, is scored again.
+    for (const r of kept) if (!r.error && columns.models.every((m) => r.scores?.[m])) file.done.add(r.path);
     return file;
   }
 
@@ -242,7 +244,8 @@ export class ResultFile {
     const journal = journalPath(this.path);
     const records = onePerPath(await parseJournal(this.journal.readLines({ start: 0, autoClose: false }), journal));
     try {
-      await writeFileAtomic(this.path, render(this.format, records, this.columns));
+      // The columns of every model in the file: records kept from a run with more models keep their scores.
+      await writeFileAtomic(this.path, render(this.format, records, fileColumns(records, this.columns)));
     } catch (error) {
       const kept = await this.keepRecords();
       const where = kept === journal ? `are in ${kept}; rerun with --resume` : kept ? `are in ${kept} (move it to ${journal} and rerun with --resume)` : 'could not be saved either';
