@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.js';
@@ -18,11 +20,12 @@ let many: string;
 const manyCount = 40;
 const manyFile = (i: number): string => join(many, `img${String(i).padStart(3, '0')}.png`);
 
+/** tsx by its path: a run in another folder (`cwd`) would not find the package by name. */
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
 /** The CLI from source in a child process that a test can signal or cut off; resolves with how it ended. */
-function startCli(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../ts/cli/main.ts'), ...args], {
-    cwd: join(import.meta.dirname, '..'),
-  });
+function startCli(args: string[], cwd = join(import.meta.dirname, '..')) {
+  const child = spawn(process.execPath, ['--import', tsx, join(import.meta.dirname, '../ts/cli/main.ts'), ...args], { cwd });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
@@ -292,5 +295,29 @@ describe('inputs', () => {
     expect(named.code, named.stderr).toBe(0);
     expect(named.lines.map((l) => l.path)).toEqual([join(loop, 'b.png'), join(loop, 'a.png'), join(loop, 'sub', 'c.png')]);
     expect(named.stderr).toContain(`skipped ${join(loop, 'sub', 'dangling.png')}: a symbolic link to nothing`);
+  });
+
+  it('refuses - (standard input is not read) instead of scoring nothing', async () => {
+    const run = await runCli(['score', '-', '--model', model]);
+    expect(run.stderr).toMatch(/reading images from standard input is not supported; name files or folders/);
+    expect(run.code).toBe(2);
+  });
+
+  it('takes the names after -- as inputs, as they are', async () => {
+    const cwd = join(dir, 'dashed');
+    await mkdir(cwd);
+    for (const name of ['-dash.png', '1e3']) await copyFile(fixturePath('images/px_1x1.png'), join(cwd, name)); // 1e3: not the number 1000
+    const run = await startCli(['score', '--model', model, '--', '-dash.png', '1e3'], cwd).ended;
+    expect(run.stderr).toMatch(/scored 2 of 2 image\(s\)/);
+    expect(run.code).toBe(0);
+  });
+
+  it('says when a folder holds no image file', async () => {
+    const empty = join(dir, 'no-images');
+    await mkdir(empty);
+    await writeFile(join(empty, 'notes.txt'), 'not an image');
+    const run = await runCli(['score', empty, '--model', model]);
+    expect(run.stderr).toContain(`no image files found in: ${empty}`);
+    expect(run.code).toBe(0);
   });
 });

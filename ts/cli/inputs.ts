@@ -18,14 +18,18 @@ export interface ExpandedInputs {
   dangling: string[];
   /** Arguments that do not exist, each with its reason. */
   missing: Array<{ path: string; reason: string }>;
+  /** Folders named as arguments in which no image file was found (a run over them alone scores nothing). */
+  empty: string[];
 }
 
 export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
-  const result: ExpandedInputs = { files: [], skipped: [], dangling: [], missing: [] };
+  const result: ExpandedInputs = { files: [], skipped: [], dangling: [], missing: [], empty: [] };
   const visited = new Set<string>();
   const seenFiles = new Set<string>();
+  let reached = 0; // image files reached, listed or not: a folder of files already listed is not empty
   // Two spellings of one file (a symlink, `a/../a/x.png`, the same name twice) would score it twice.
   const addFile = async (path: string): Promise<void> => {
+    reached++;
     const real = await realpath(path).catch(() => path);
     if (seenFiles.has(real)) return;
     seenFiles.add(real);
@@ -64,7 +68,10 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
     } else if (info instanceof Error) {
       result.missing.push({ path: arg, reason: info.code === 'ENOENT' ? 'no such file or folder' : info.message });
     } else if (info.isDirectory()) {
+      const before = reached;
+      const again = visited.has(await realpath(arg)); // named twice, or inside a folder already walked
       await walk(arg);
+      if (reached === before && !again) result.empty.push(arg);
     } else {
       await addFile(arg);
     }

@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
+import { hideBin } from 'yargs/helpers';
 import { DEFAULT_MAX_PIXELS } from '../../image/decode.js';
 import { resolveModel, type ResolvedModel } from '../../runtime/model.js';
 import { createScorer, DEFAULT_MAX_TOKENS } from '../../runtime/scorer.js';
@@ -13,7 +14,9 @@ import { checkModelNames, parseNativePatches, parseWeights, wholeNumber } from '
 import { sourceOptions, sourceOptionsFrom, type SourceArgs } from '../source-options.js';
 
 interface ScoreArgs extends SourceArgs {
-  inputs: string[];
+  inputs?: string[];
+  /** The arguments after `--`: inputs too (`-- -dash.png`). */
+  '--'?: string[];
   model: string;
   device: 'auto' | 'cpu' | 'cuda';
   // Numbers are taken as text and checked by score-options.ts: yargs would read `1e3` or `0x10` as numbers
@@ -106,8 +109,24 @@ function reportInterruption(file: ResultFile, stopBar: () => void): () => void {
   return stop;
 }
 
+/**
+ * The inputs named on the command line, those after `--` included. yargs drops a lone '-' from the inputs (it
+ * takes it for a flag), so the raw arguments are looked at for it: a run that silently scored nothing from
+ * `score - < photo.png` would look like success.
+ */
+function commandLineInputs(argv: ScoreArgs): string[] {
+  const raw = hideBin(process.argv);
+  const beforeRest = raw.includes('--') ? raw.slice(0, raw.indexOf('--')) : raw;
+  const dashes = beforeRest.filter((arg, i) => arg === '-' && !['-o', '--output'].includes(beforeRest[i - 1] ?? ''));
+  const inputs = [...(argv.inputs ?? []), ...(argv['--'] ?? [])];
+  if (dashes.length > 0 || inputs.includes('-')) throw new UsageError('reading images from standard input is not supported; name files or folders');
+  if (inputs.length === 0) throw new UsageError('name at least one image file, folder or glob to score');
+  return inputs;
+}
+
 async function score(argv: ScoreArgs): Promise<number> {
   // Everything that can be checked without loading a model is checked first.
+  const inputs = commandLineInputs(argv);
   const models = String(argv.model).split(',').map((m) => m.trim()).filter(Boolean);
   if (models.length === 0) throw new UsageError('--model: name at least one model');
   if (argv.resume && !argv.output) throw new UsageError('--resume needs --output FILE (the file to resume)');
@@ -123,9 +142,10 @@ async function score(argv: ScoreArgs): Promise<number> {
   const maxTokens = wholeNumber('max-tokens', argv.maxTokens, 1);
   const previous = argv.output ? await prepareOutput(argv.output, argv.format, argv.resume) : [];
 
-  const { files, skipped, dangling, missing } = await expandInputs(argv.inputs);
+  const { files, skipped, dangling, missing, empty } = await expandInputs(inputs);
   noticeSkipped(skipped, 'not an image file extension (name a file explicitly to score it anyway)');
   noticeSkipped(dangling, 'a symbolic link to nothing');
+  if (empty.length > 0) warn(`musiq-native: no image files found in: ${empty.join(', ')}`);
 
   // Models are resolved here, one after the other (their sources' messages do not interleave), so that the
   // per-model options can be checked against their names before the sessions load.
@@ -199,11 +219,12 @@ async function score(argv: ScoreArgs): Promise<number> {
 }
 
 export const scoreCommand: CommandModule<object, ScoreArgs> = {
-  command: 'score <inputs..>',
+  // Optional for yargs, required by `commandLineInputs`: yargs would not count the inputs after `--`.
+  command: 'score [inputs..]',
   describe: 'score image files, folders and globs',
   builder: (y: Argv) =>
-    sourceOptions(y)
-      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'image files, folders (recursive) or globs' })
+    sourceOptions(y.parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false }))
+      .positional('inputs', { type: 'string', array: true, describe: 'image files, folders (recursive) or globs; after --, names that start with -' })
       .option('model', { type: 'string', demandOption: true, describe: "model(s), comma-separated: names (koniq, vila, ...), converted .onnx paths (MUSIQ or VILA), or 'demo' (random weights, offline)" })
       .option('format', { choices: ['jsonl', 'csv', 'json', 'table'] as const, default: 'jsonl' as const, describe: 'output format' })
       .option('output', { alias: 'o', type: 'string', describe: 'write results to FILE (atomically, when the run ends)' })
