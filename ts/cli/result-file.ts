@@ -187,9 +187,12 @@ export async function refuseOverwritingReads(file: string, inputs: string[], mod
     if (id) written.set(id, what);
   }
   if (written.size === 0) return; // neither exists yet, so neither is a file the run reads
-  const read = [...inputs.map((p) => ['the input', p]), ...models.flatMap((m) => [['the model', m], ["the model's sidecar", sidecarPath(m)]])];
-  for (const [what, path] of read) {
-    const hit = written.get((await fileId(path!)) ?? '');
+  const reads = [
+    ...inputs.map((path) => ({ what: 'the input', path })),
+    ...models.flatMap((model) => [{ what: 'the model', path: model }, { what: "the model's sidecar", path: sidecarPath(model) }]),
+  ];
+  for (const { what, path } of reads) {
+    const hit = written.get((await fileId(path)) ?? '');
     if (hit) throw new UsageError(`${hit} is the same file as ${what} ${path}; writing there would destroy it: name another output file`);
   }
 }
