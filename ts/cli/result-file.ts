@@ -4,7 +4,7 @@
 // for; a file it cannot read as this command's output in that format is refused before anything is written.
 // Every record of the file and its journal is kept by --resume; only the inputs this run scores again get new ones.
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -220,8 +220,13 @@ export class ResultFile {
    */
   static async open(path: string, format: OutputFormat, columns: Columns, previous: OutputRecord[]): Promise<ResultFile> {
     const kept = onePerPath(previous);
-    const journal = await open(journalPath(path), 'w+');
+    // The kept records go into a new journal that replaces the old one only once complete: a run killed while
+    // writing it leaves the old journal whole (the handle follows the file through the rename).
+    const fresh = `${journalPath(path)}.${process.pid}.tmp`;
+    const journal = await open(fresh, 'w+');
     for (const record of kept) await journal.write(`${JSON.stringify(record)}\n`);
+    await journal.sync();
+    await rename(fresh, journalPath(path));
     const file = new ResultFile(path, format, columns, journal, kept.length);
     // A failed input, or one lacking a model of this run, is scored again.
     for (const r of kept) if (!r.error && columns.models.every((m) => r.scores?.[m])) file.done.add(r.path);
