@@ -43,6 +43,9 @@ function nvidiaGpuPresent(): boolean {
 function baseOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
   return {
     graphOptimizationLevel: 'all',
+    // The CPU arena keeps each session's largest run allocated: with several models in one pass their peaks
+    // added up (1920×1080, four models: 4.9 GiB with it, 1.9 GiB without, same speed; one 12 MP image: 18 → 8 GiB).
+    enableCpuMemArena: false,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
   };
 }
