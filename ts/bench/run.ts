@@ -240,7 +240,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           });
           device = scorer.devices[0] ?? device;
           try {
-            // One untimed image first: ONNX Runtime's first run sizes its memory arena and would count against the first row.
+            // One untimed image first: ONNX Runtime's first run is slower (thread start-up, first allocations).
             for await (const _ of scorer.scoreMany(modePlans[0]!.images.slice(0, 1))) void _;
             for (const plan of modePlans) {
               log(`bench: ${plan.label}, ${mode === 'all' ? 'full resolution' : `cap ${mode}`}, ${modelCount} model(s), batch ${batch}, threads ${threads ?? 'default'}`);
