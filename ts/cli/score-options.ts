@@ -2,6 +2,7 @@
 // any model is loaded or any image scored (left to the engine, `--threads 100000` grows memory for minutes and
 // `--max-pixels 0` silently turns the decompression-bomb limit off).
 import type { NativePatches } from '../runtime/scorer.js';
+import { allWeightsZero, MAX_NATIVE_PATCHES, unknownModelNames } from '../runtime/scorer-options.js';
 import { UsageError } from './output.js';
 
 const DECIMAL_WHOLE = /^\d+$/;
@@ -32,11 +33,10 @@ function namedValues<T>(flag: string, text: string, parse: (value: string) => T 
 
 /** Refuses names in a per-model table that are not among the models run (a typo would be silently ignored). */
 export function checkModelNames(flag: string, table: object | undefined, models: string[]): void {
-  const unknown = Object.keys(table ?? {}).filter((name) => !models.includes(name));
+  const unknown = unknownModelNames(table ?? {}, models);
   if (unknown.length > 0) throw new UsageError(`--${flag}: no model named ${unknown.map((n) => `'${n}'`).join(', ')} in this run (models: ${models.join(', ')})`);
 }
 
-const MAX_NATIVE_PATCHES = 1_000_000;
 const PATCHES_EXPECTED = `'all' or a whole number from 0 to ${MAX_NATIVE_PATCHES}`;
 
 function patchValue(text: string): NativePatches | undefined {
@@ -55,6 +55,6 @@ export function parseNativePatches(text: string): NativePatches | Record<string,
 /** `koniq=0.3,spaq=0.25`: non-negative decimal weights, not all zero (the combined score would be 0/0). */
 export function parseWeights(text: string): Record<string, number> {
   const weights = namedValues('weights', text, (v) => (/^(\d+\.?\d*|\.\d+)$/.test(v) ? Number(v) : undefined), 'a non-negative number');
-  if (Object.values(weights).every((w) => w === 0)) throw new UsageError('--weights: every weight is 0; give at least one model a weight above 0');
+  if (allWeightsZero(weights)) throw new UsageError('--weights: every weight is 0; give at least one model a weight above 0');
   return weights;
 }

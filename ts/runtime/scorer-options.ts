@@ -12,6 +12,17 @@ export class ScorerOptionError extends RangeError {
 /** The most native patches a cap may name: far above any real image's count, low enough to catch unit slips. */
 export const MAX_NATIVE_PATCHES = 1_000_000;
 
+/** The most ONNX Runtime threads asked for: beyond a few per core they only cost memory and start-up time. */
+export const maxThreads = (): number => 4 * availableParallelism();
+
+/** Names in a per-model table that are not among the models run. */
+export function unknownModelNames(table: object, models: readonly string[]): string[] {
+  return Object.keys(table).filter((name) => !models.includes(name));
+}
+
+/** Whether every weight is 0 (the combined score would be 0/0). */
+export const allWeightsZero = (weights: Record<string, number>): boolean => Object.values(weights).every((w) => w === 0);
+
 function wholeNumberAtLeast(option: string, value: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max)) {
     throw new ScorerOptionError(`createScorer: ${option} must be a whole number from ${min} to ${max}, not ${String(value)}`);
@@ -19,7 +30,7 @@ function wholeNumberAtLeast(option: string, value: number | undefined, min: numb
 }
 
 function knownNames(option: string, table: object, models: readonly string[]): void {
-  const unknown = Object.keys(table).filter((name) => !models.includes(name));
+  const unknown = unknownModelNames(table, models);
   if (unknown.length > 0) {
     throw new ScorerOptionError(`createScorer: ${option} names ${unknown.map((n) => `'${n}'`).join(', ')}, not among the models (${models.join(', ')})`);
   }
@@ -31,7 +42,7 @@ function checkCap(option: string, cap: unknown): void {
 
 /** The values that need no model names; run before any model is fetched. Throws a ScorerOptionError naming the option. */
 export function checkScorerOptions(options: ScorerOptions): void {
-  wholeNumberAtLeast('threads', options.threads, 1, 4 * availableParallelism());
+  wholeNumberAtLeast('threads', options.threads, 1, maxThreads());
   wholeNumberAtLeast('maxTokens', options.maxTokens, 1);
   wholeNumberAtLeast('maxPixels', options.maxPixels, 1);
   wholeNumberAtLeast('prefetch', options.prefetch, 1);
@@ -43,7 +54,7 @@ export function checkScorerOptions(options: ScorerOptions): void {
   if (options.weights !== undefined) {
     const values = Object.values(options.weights);
     if (!values.every((w) => Number.isFinite(w) && w >= 0)) throw new ScorerOptionError('createScorer: weights must be finite numbers ≥ 0');
-    if (values.every((w) => w === 0)) throw new ScorerOptionError('createScorer: every weight is 0; give at least one model a weight above 0');
+    if (allWeightsZero(options.weights)) throw new ScorerOptionError('createScorer: every weight is 0; give at least one model a weight above 0');
   }
 }
 

@@ -1,11 +1,11 @@
 // `musiq-native score <files, folders or globs...> --model <models>`: one record per image.
-import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_MAX_PIXELS } from '../../image/decode.js';
 import { resolveModel, type ResolvedModel } from '../../runtime/model.js';
 import { createScorer, DEFAULT_MAX_TOKENS } from '../../runtime/scorer.js';
+import { maxThreads } from '../../runtime/scorer-options.js';
 import { expandInputs } from '../inputs.js';
 import { EXIT_OK, EXIT_SOME_FAILED, outputClosed, UsageError, warn } from '../output.js';
 import { csvHeader, csvRow, errorRecord, render, resultRecord, type Columns, type OutputFormat, type OutputRecord } from '../records.js';
@@ -133,7 +133,7 @@ async function score(argv: ScoreArgs): Promise<number> {
   const optional = <T>(value: string | undefined, parse: (text: string) => T): T | undefined => (value === undefined ? undefined : parse(value));
   const nativePatches = optional(argv.nativePatches, parseNativePatches);
   const weights = optional(argv.weights, parseWeights);
-  const threads = optional(argv.threads, (t) => wholeNumber('threads', t, 1, 4 * availableParallelism()));
+  const threads = optional(argv.threads, (t) => wholeNumber('threads', t, 1, maxThreads()));
   const batch = {
     tokenBudget: optional(argv.batchTokens, (t) => wholeNumber('batch-tokens', t, 1)),
     maxImages: optional(argv.batchImages, (t) => wholeNumber('batch-images', t, 1)),
