@@ -1,6 +1,7 @@
 // Expands the command line's files, folders and globs into the list of images to score. Folders are walked
 // recursively in sorted order; hidden entries are skipped; a folder reached twice through symlinks (a loop
 // included) is read once. Each real file is listed once, under the first name it was reached by.
+import type { Stats } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { extname, isAbsolute, join } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
@@ -27,12 +28,13 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
   const visited = new Set<string>();
   const seenFiles = new Set<string>();
   let reached = 0; // image files reached, listed or not: a folder of files already listed is not empty
-  // Two spellings of one file (a symlink, `a/../a/x.png`, the same name twice) would score it twice.
-  const addFile = async (path: string): Promise<void> => {
+  // Two spellings of one file (a symlink, `a/../a/x.png`, the same name twice) would score it twice. The file's
+  // identity comes from the stat already made to classify it (no extra system call per file).
+  const addFile = (path: string, info: Stats): void => {
     reached++;
-    const real = await realpath(path).catch(() => path);
-    if (seenFiles.has(real)) return;
-    seenFiles.add(real);
+    const id = `${info.dev}:${info.ino}`;
+    if (seenFiles.has(id)) return;
+    seenFiles.add(id);
     result.files.push(path);
   };
 
@@ -50,7 +52,7 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
       }
       if (info.isDirectory()) await walk(path);
       else if (!info.isFile()) continue;
-      else if (IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) await addFile(path);
+      else if (IMAGE_EXTENSIONS.has(extname(name).toLowerCase())) addFile(path, info);
       else result.skipped.push(path);
     }
   };
@@ -64,7 +66,10 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
       const options = { onlyFiles: true, dot: false, expandDirectories: false, followSymbolicLinks: false, absolute: isAbsolute(arg) };
       const matches = (await glob(arg, options)).sort();
       if (matches.length === 0) result.missing.push({ path: arg, reason: 'the pattern matches no file' });
-      for (const match of matches) await addFile(match);
+      for (const match of matches) {
+        const matched = await stat(match).catch(() => undefined); // gone since the glob saw it: nothing to score
+        if (matched) addFile(match, matched);
+      }
     } else if (info instanceof Error) {
       result.missing.push({ path: arg, reason: info.code === 'ENOENT' ? 'no such file or folder' : info.message });
     } else if (info.isDirectory()) {
@@ -73,7 +78,7 @@ export async function expandInputs(args: string[]): Promise<ExpandedInputs> {
       await walk(arg);
       if (reached === before && !again) result.empty.push(arg);
     } else {
-      await addFile(arg);
+      addFile(arg, info);
     }
   }
   return result;
