@@ -3,7 +3,7 @@
 // format when the run ends. --resume reads both back and skips the inputs already scored by every model asked
 // for; a file it cannot read as this command's output in that format is refused before anything is written.
 // Every record of the file and its journal is kept by --resume; only the inputs this run scores again get new ones.
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -170,10 +170,12 @@ export async function prepareOutput(file: string, format: OutputFormat, resume: 
   return [...(await readFinished(file, format)), ...(await readJournal(journalPath(file)))];
 }
 
+const identity = (info: BigIntStats): string => `${info.dev}:${info.ino}`;
+
 /** The identity of an existing file (a symlink or hard link to it has the same), else undefined. */
 async function fileId(path: string): Promise<string | undefined> {
   const info = await stat(path, { bigint: true }).catch(() => undefined);
-  return info?.isFile() ? `${info.dev}:${info.ino}` : undefined;
+  return info?.isFile() ? identity(info) : undefined;
 }
 
 /**
@@ -265,8 +267,8 @@ export class ResultFile {
 
   /** Whether `path` still names this run's journal (its folder may have been deleted, or replaced). */
   private async journalIsAt(path: string): Promise<boolean> {
-    const [ours, there] = await Promise.all([this.journal.stat({ bigint: true }), stat(path, { bigint: true }).catch(() => undefined)]);
-    return there !== undefined && there.dev === ours.dev && there.ino === ours.ino;
+    const [ours, there] = await Promise.all([this.journal.stat({ bigint: true }), fileId(path)]);
+    return there === identity(ours);
   }
 
   /** Where the journal's records can be found after FILE could not be written: the journal, or a copy of it. */

@@ -5,14 +5,14 @@
 // <dir>.<uid>.tmp, described in <dir>.descriptor.txt, renamed into place on success.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { extractTarStream } from './archive.js';
 import { applyMirror, type Artifact, type ProbeResult, type Resolver, type SourceContext } from './context.js';
 import { classifyError, displayUrl, googMd5, httpRequest, probeUrl, SourceError, statusError, withRetries } from './http.js';
-import { findArtifact } from './local.js';
+import { findArtifact, localFingerprint } from './local.js';
 import { acquireLock } from './lock.js';
 import type { ModelEntry } from './registry.js';
 
@@ -38,22 +38,6 @@ async function nonEmptyDir(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-async function treeSize(path: string): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(path, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const entry of entries) {
-    const child = join(path, entry.name);
-    if (entry.isDirectory()) total += await treeSize(child);
-    else total += (await stat(child).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
 }
 
 function handleOf(model: ModelEntry): string {
@@ -123,7 +107,8 @@ export const tfhubResolver: Resolver = {
     const lock = await acquireLock(`${dir}.lock`, {
       pollMs: ctx.lockPollMs,
       signal: ctx.signal,
-      progress: (uid) => treeSize(`${dir}.${uid}.tmp`),
+      // Another process's extraction in progress: files come and go, so a failed look counts as nothing yet.
+      progress: (uid) => localFingerprint(`${dir}.${uid}.tmp`).then((f) => f.size, () => 0),
       onWait: (holder) => ctx.log(`waiting for ${holder}, which is downloading ${handle} into ${dir}`),
     });
     const tmp = `${dir}.${lock.uid}.tmp`;
