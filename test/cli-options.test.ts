@@ -5,7 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseNativePatches, parseWeights, wholeNumber } from '../ts/cli/score-options.js';
-import { runCli } from './helpers/cli.js';
+import { convertTinyModels, runCli } from './helpers/cli.js';
 import { fixturePath } from './helpers/fixtures.js';
 
 let dir: string;
@@ -15,12 +15,7 @@ const image = fixturePath('images/px_1x1.png');
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'musiq-options-'));
-  one = join(dir, 'one.onnx');
-  ten = join(dir, 'ten.onnx');
-  for (const [ckpt, out, name] of [['ckpt_tiny_1class.npz', one, 'one'], ['ckpt_tiny_10class.npz', ten, 'ten']] as const) {
-    const run = await runCli(['convert', '--from', fixturePath(ckpt), '--out', out, '--name', name]);
-    expect(run.code, run.stderr).toBe(0);
-  }
+  ({ one, ten } = await convertTinyModels(dir));
   await writeFile(join(dir, 'a-file'), 'in the way of a folder');
 });
 

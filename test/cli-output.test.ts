@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers/cli.js';
+import { convertTinyModels, runCli } from './helpers/cli.js';
 import { fixturePath } from './helpers/fixtures.js';
 
 let dir: string;
@@ -24,12 +24,7 @@ const recordsIn = (path: string): Array<Record<string, unknown>> =>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'musiq-output-'));
-  one = join(dir, 'one.onnx');
-  ten = join(dir, 'ten.onnx');
-  for (const [ckpt, out, name] of [['ckpt_tiny_1class.npz', one, 'one'], ['ckpt_tiny_10class.npz', ten, 'ten']] as const) {
-    const run = await runCli(['convert', '--from', fixturePath(ckpt), '--out', out, '--name', name]);
-    expect(run.code, run.stderr).toBe(0);
-  }
+  ({ one, ten } = await convertTinyModels(dir));
   photos = join(dir, 'photos');
   await mkdir(photos);
   await copyFile(fixturePath('images/px_1x1.png'), photo('a.png'));

@@ -1,6 +1,7 @@
 // Runs the CLI from source in a child process, as a user would run it.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { sharedFixture } from './shared-fixtures.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -30,4 +31,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
       resolve({ code, stdout, stderr, lines });
     });
   });
+}
+
+/**
+ * The two tiny fixture checkpoints converted through the CLI into `dir`, named `one` (1 class) and `ten`
+ * (10 classes): small real models for command-line tests.
+ */
+export async function convertTinyModels(dir: string): Promise<{ one: string; ten: string }> {
+  const models = { one: join(dir, 'one.onnx'), ten: join(dir, 'ten.onnx') };
+  for (const [ckpt, name] of [['ckpt_tiny_1class.npz', 'one'], ['ckpt_tiny_10class.npz', 'ten']] as const) {
+    const run = await runCli(['convert', '--from', sharedFixture(`musiq/${ckpt}`), '--out', models[name], '--name', name]);
+    if (run.code !== 0) throw new Error(`converting ${ckpt} failed: ${run.stderr}`);
+  }
+  return models;
 }
